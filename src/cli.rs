@@ -1,0 +1,166 @@
+//! Command line: `run`, `check`, `keygen`, `sign`. The edge of the program,
+//! so errors here are `anyhow`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Action, Config, ConfigError, Upstream};
+
+mod sign;
+mod summary;
+
+#[derive(Debug, Parser)]
+#[command(name = "hmac-gateway", version, about = "Reverse proxy that verifies and signs HMAC HTTP message signatures")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve until SIGINT/SIGTERM, then drain and exit.
+    Run {
+        #[arg(long, default_value = "gateway.yaml")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
+        log_format: LogFormat,
+    },
+    /// Validate a config file and print a summary.
+    Check {
+        #[arg(long, default_value = "gateway.yaml")]
+        config: PathBuf,
+    },
+    /// Print a fresh random secret, base64.
+    Keygen {
+        #[arg(long, default_value_t = 64)]
+        bytes: usize,
+    },
+    /// Print the headers a sign route would add to a request.
+    Sign(sign::SignArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, log_format } => run(&config, log_format),
+        Command::Check { config } => return check(&config),
+        Command::Keygen { bytes } => keygen(bytes),
+        Command::Sign(args) => sign::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads a config or prints each problem as `PATH:LINE:COL: message`.
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|e| match e {
+        ConfigError::Invalid(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            anyhow::anyhow!("{} has {} problem(s)", path.display(), problems.len())
+        }
+        other => anyhow::Error::new(other),
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(path: &Path, log_format: LogFormat) -> anyhow::Result<()> {
+    init_logging(log_format);
+    let config = load(path)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let running = crate::server::start(config).await?;
+        wait_for_signal().await?;
+        tracing::info!("shutting down: draining in-flight requests");
+        running.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(config) => {
+            print!("{}", summary::render(path, &config));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keygen(bytes: usize) -> anyhow::Result<()> {
+    if bytes < crate::config::secret::MIN_KEY_BYTES {
+        bail!("keys shorter than {} bytes are refused by the gateway", crate::config::secret::MIN_KEY_BYTES);
+    }
+    let mut key = zeroize::Zeroizing::new(vec![0u8; bytes]);
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    println!("{}", base64::engine::general_purpose::STANDARD.encode(&*key));
+    Ok(())
+}
+
+/// Describes where a route sends requests.
+fn upstream_label(upstream: &Upstream) -> String {
+    match upstream {
+        Upstream::Echo => "echo".into(),
+        Upstream::Http(up) => {
+            let scheme = if up.https { "https" } else { "http" };
+            format!("{scheme}://{}{}", up.authority, up.base_path)
+        }
+    }
+}
+
+fn action_label(action: &Action, config: &Config) -> String {
+    match action {
+        Action::Verify(p) => {
+            let consumers: Vec<&str> = p.consumers.iter().map(|i| config.consumers[*i].id.as_str()).collect();
+            let replay = if p.replay { "on" } else { "off" };
+            format!(
+                "verify rfc9421 (consumers: {}; max_age {}s; replay {replay})",
+                consumers.join(", "),
+                p.max_age.as_secs()
+            )
+        }
+        Action::Sign(p) => format!("sign rfc9421 (keyid {})", p.keyid),
+    }
+}

@@ -1,0 +1,283 @@
+//! Configuration: `raw` mirrors the YAML file, `validate` checks it and builds
+//! the typed [`Config`] below, which is all the proxy ever sees.
+
+pub mod raw;
+pub mod secret;
+mod validate;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Authority;
+use http::{HeaderValue, Method};
+use rustls::pki_types::CertificateDer;
+
+use crate::scheme::rfc9421::{Component, HmacSha256};
+pub use secret::{Secret, SecretSource};
+
+/// Default request body limit when neither `limits` nor the route sets one.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// Default open connections per listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub listeners: Vec<Listener>,
+    pub consumers: Vec<Consumer>,
+    pub keys: KeyStore,
+    pub secrets: Vec<SecretSummary>,
+    pub upstreams: Vec<Arc<HttpUpstream>>,
+    pub replay: ReplaySettings,
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+    /// Things that work but should not go to production (inline secrets).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        Self::from_yaml(&text, &path.display().to_string(), base_dir)
+    }
+
+    /// Validates YAML text; `source` names it in errors and relative secret
+    /// and CA paths resolve against `base_dir`.
+    pub fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Self, ConfigError> {
+        validate::from_yaml(text, source, base_dir)
+    }
+
+    pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
+        self.listeners.iter().flat_map(|l| &l.routes).find(|r| r.name == name)
+    }
+}
+
+#[derive(Debug)]
+pub struct Listener {
+    pub name: String,
+    pub bind: SocketAddr,
+    /// In file order: the first match wins.
+    pub routes: Vec<Arc<Route>>,
+}
+
+#[derive(Debug)]
+pub struct Consumer {
+    pub id: String,
+    pub keyids: Vec<String>,
+}
+
+/// Every key a consumer may sign with, by keyid.
+#[derive(Debug, Default)]
+pub struct KeyStore(HashMap<String, ConsumerKey>);
+
+impl KeyStore {
+    pub fn get(&self, keyid: &str) -> Option<&ConsumerKey> {
+        self.0.get(keyid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// One consumer key, prepared once: the HMAC state and the identity header
+/// values sent upstream.
+pub struct ConsumerKey {
+    pub consumer: usize,
+    pub consumer_id: HeaderValue,
+    pub keyid: HeaderValue,
+    pub mac: HmacSha256,
+}
+
+impl fmt::Debug for ConsumerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerKey")
+            .field("consumer_id", &self.consumer_id)
+            .field("keyid", &self.keyid)
+            .field("mac", &"[redacted]")
+            .finish()
+    }
+}
+
+/// What `check` reports about a secret: never its value.
+#[derive(Debug, Clone)]
+pub struct SecretSummary {
+    pub name: String,
+    pub source: SecretSource,
+    pub len: usize,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    pub listener: String,
+    pub host: Option<String>,
+    pub path_prefix: String,
+    pub methods: Option<Vec<Method>>,
+    pub strip_prefix: Option<String>,
+    pub preserve_host: bool,
+    pub max_body_bytes: u64,
+    pub upstream: Upstream,
+    pub action: Action,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Verify(VerifyPolicy),
+    Sign(SignPolicy),
+}
+
+#[derive(Debug)]
+pub struct VerifyPolicy {
+    /// Indices into [`Config::consumers`].
+    pub consumers: Vec<usize>,
+    pub max_age: Duration,
+    pub clock_skew: Duration,
+    pub replay: bool,
+    pub required: Vec<Component>,
+    /// Sent with every 401 so a client can tell what to sign.
+    pub accept_signature: HeaderValue,
+}
+
+pub struct SignPolicy {
+    pub keyid: String,
+    pub label: String,
+    pub components: Vec<Component>,
+    pub mac: HmacSha256,
+}
+
+impl fmt::Debug for SignPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignPolicy")
+            .field("keyid", &self.keyid)
+            .field("label", &self.label)
+            .field("components", &self.components)
+            .field("mac", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// Built in: answers with what it received, as JSON.
+    Echo,
+    Http(Arc<HttpUpstream>),
+}
+
+#[derive(Debug)]
+pub struct HttpUpstream {
+    /// Index into [`Config::upstreams`]; the proxy keeps one client each.
+    pub id: usize,
+    pub name: String,
+    pub https: bool,
+    /// Lowercase, default port removed: the `Host` sent and `@authority` signed.
+    pub authority: Authority,
+    /// Prefix put before every forwarded path; empty or starting with `/`.
+    pub base_path: String,
+    pub host_header: HeaderValue,
+    pub ca: Option<CaBundle>,
+}
+
+/// CA certificates read from a PEM file.
+#[derive(Debug, Clone)]
+pub struct CaBundle {
+    pub path: PathBuf,
+    pub certs: Vec<CertificateDer<'static>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayStoreKind {
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReplaySettings {
+    pub store: ReplayStoreKind,
+    pub capacity: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: u64,
+    /// Open client connections per listener; further ones wait in the backlog.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub header_read: Duration,
+    pub body_read: Duration,
+    pub upstream_connect: Duration,
+    pub upstream_response: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(30),
+            upstream_connect: Duration::from_secs(2),
+            upstream_response: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Lowercase host, default port dropped: the form `@authority` is signed in.
+pub fn normalize_authority(authority: &Authority, https: bool) -> Option<Authority> {
+    let default = if https { 443 } else { 80 };
+    let host = authority.host().to_ascii_lowercase();
+    let text = match authority.port_u16() {
+        Some(port) if port != default => format!("{host}:{port}"),
+        _ => host,
+    };
+    text.parse().ok()
+}
+
+/// One problem in a config file, at a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub source: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.source, self.line, self.column, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}", path = .0.display(), source = .1)]
+    Read(PathBuf, std::io::Error),
+    #[error("{}", ProblemList(.0))]
+    Invalid(Vec<Problem>),
+}
+
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}

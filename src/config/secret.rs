@@ -1,0 +1,153 @@
+//! Named secrets: where they come from, how they are decoded, and a type that
+//! never prints its bytes.
+
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use zeroize::Zeroizing;
+
+/// Shortest HMAC key accepted (RFC 2104 recommends at least the hash length).
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Key material. `Debug` and `Display` show only the length, and the bytes
+/// are wiped when dropped.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret([redacted; {} bytes])", self.0.len())
+    }
+}
+
+/// Where a secret's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Inline in the config file: acceptable for demos only.
+    Inline,
+    Env(String),
+    File(String),
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Inline => f.write_str("inline value"),
+            Self::Env(var) => write!(f, "env {var}"),
+            Self::File(path) => write!(f, "file {path}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Base64,
+    Hex,
+}
+
+impl Encoding {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "utf8" => Ok(Self::Utf8),
+            "base64" => Ok(Self::Base64),
+            "hex" => Ok(Self::Hex),
+            other => Err(format!("unknown encoding {other:?} (known: utf8, base64, hex)")),
+        }
+    }
+}
+
+/// Reads and decodes a secret. Errors name the source, never the content.
+pub fn resolve(
+    source: &SecretSource,
+    inline: Option<&str>,
+    encoding: Encoding,
+    base_dir: &Path,
+) -> Result<Secret, String> {
+    let raw = Zeroizing::new(match source {
+        SecretSource::Inline => inline.unwrap_or_default().as_bytes().to_vec(),
+        SecretSource::Env(var) => std::env::var(var)
+            .map_err(|_| format!("environment variable {var} is not set (or not UTF-8)"))?
+            .into_bytes(),
+        SecretSource::File(path) => {
+            let full = base_dir.join(path);
+            let mut bytes =
+                std::fs::read(&full).map_err(|e| format!("cannot read secret file {}: {e}", full.display()))?;
+            // `echo key > file` adds a newline nobody means as key material.
+            while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                bytes.pop();
+            }
+            bytes
+        }
+    });
+    let decoded = decode(&raw, encoding).map_err(|why| format!("{source} is not valid {why}"))?;
+    if decoded.len() < MIN_KEY_BYTES {
+        return Err(format!(
+            "{source} decodes to {} bytes; HMAC keys must be at least {MIN_KEY_BYTES} bytes \
+             (generate one with `hmac-gateway keygen`)",
+            decoded.len()
+        ));
+    }
+    Ok(Secret::new(decoded))
+}
+
+fn decode(raw: &[u8], encoding: Encoding) -> Result<Vec<u8>, &'static str> {
+    match encoding {
+        Encoding::Utf8 => std::str::from_utf8(raw).map(|s| s.as_bytes().to_vec()).map_err(|_| "UTF-8"),
+        Encoding::Base64 => {
+            let text = raw.trim_ascii();
+            STANDARD.decode(text).or_else(|_| URL_SAFE.decode(text)).map_err(|_| "base64")
+        }
+        Encoding::Hex => hex::decode(raw.trim_ascii()).map_err(|_| "hex"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_bytes() {
+        let s = Secret::new(b"super-secret-key-material-0123456789".to_vec());
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("super"), "{shown}");
+        assert!(shown.contains("36 bytes"));
+    }
+
+    #[test]
+    fn decodes_each_encoding_and_enforces_length() {
+        let dir = Path::new(".");
+        let long = "k".repeat(32);
+        let ok = resolve(&SecretSource::Inline, Some(&long), Encoding::Utf8, dir).expect("utf8");
+        assert_eq!(ok.expose(), long.as_bytes());
+        let b64 = STANDARD.encode([7u8; 40]);
+        let ok = resolve(&SecretSource::Inline, Some(&b64), Encoding::Base64, dir).expect("b64");
+        assert_eq!(ok.expose(), [7u8; 40]);
+        let hx = hex::encode([9u8; 32]);
+        let ok = resolve(&SecretSource::Inline, Some(&hx), Encoding::Hex, dir).expect("hex");
+        assert_eq!(ok.expose(), [9u8; 32]);
+        let short = resolve(&SecretSource::Inline, Some("short"), Encoding::Utf8, dir);
+        assert!(short.expect_err("short").contains("at least 32 bytes"));
+        let bad = resolve(&SecretSource::Inline, Some("!!!"), Encoding::Base64, dir);
+        assert!(bad.expect_err("bad").contains("not valid base64"));
+    }
+
+    #[test]
+    fn missing_env_names_the_variable_only() {
+        let err = resolve(&SecretSource::Env("HMACGW_TEST_SURELY_UNSET".into()), None, Encoding::Utf8, Path::new("."))
+            .expect_err("unset");
+        assert!(err.contains("HMACGW_TEST_SURELY_UNSET"));
+    }
+}

@@ -1,0 +1,294 @@
+//! Raw YAML structs → typed [`Config`], collecting every problem with its
+//! file:line:column instead of stopping at the first.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use hmac::KeyInit as _;
+use serde_saphyr::Location;
+
+use super::raw::{RawConfig, RawConsumer, RawSecret, RawTimeouts, Spanned};
+use super::secret::{self, Encoding, Secret, SecretSource};
+use super::{
+    Config, ConfigError, Consumer, ConsumerKey, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, KeyStore, Limits,
+    Listener, Problem, ReplaySettings, ReplayStoreKind, SecretSummary, Timeouts,
+};
+use crate::scheme::rfc9421::HmacSha256;
+
+mod routes;
+mod upstreams;
+
+/// Collects problems while the conversion goes on.
+pub(super) struct Ctx<'a> {
+    source: &'a str,
+    base_dir: &'a Path,
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, loc: Location, message: impl Into<String>) {
+        self.problems.push(Problem {
+            source: self.source.to_owned(),
+            line: loc.line().max(1),
+            column: loc.column().max(1),
+            message: message.into(),
+        });
+    }
+
+    fn on<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+        self.at(spanned.referenced, message);
+    }
+}
+
+/// `known: a, b` for messages about dangling names.
+fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let list: Vec<&str> = names.collect();
+    if list.is_empty() { "none are defined".into() } else { format!("known: {}", list.join(", ")) }
+}
+
+pub(super) fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    let raw: RawConfig =
+        serde_saphyr::from_str(text).map_err(|e| ConfigError::Invalid(vec![yaml_problem(&e, source)]))?;
+    let mut ctx = Ctx { source, base_dir, problems: Vec::new(), warnings: Vec::new() };
+    let config = build(&mut ctx, raw);
+    if ctx.problems.is_empty() {
+        let mut config = config;
+        config.warnings = ctx.warnings;
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(ctx.problems))
+    }
+}
+
+fn yaml_problem(err: &serde_saphyr::Error, source: &str) -> Problem {
+    let (line, column) = err.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
+    let text = err.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // Drop the library's own "line N column M: " prefix; we print ours.
+    let message = match first.strip_prefix("line ") {
+        Some(rest) => rest.split_once(": ").map_or(first, |(_, m)| m),
+        None => first,
+    };
+    Problem { source: source.to_owned(), line, column, message: message.to_owned() }
+}
+
+fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
+    let mut listeners = build_listeners(ctx, &raw);
+    let secrets = build_secrets(ctx, &raw);
+    let (consumers, keys) = build_consumers(ctx, &raw.consumers, &secrets);
+    let mut upstreams = upstreams::build(ctx, &raw.upstreams);
+    let limits = build_limits(ctx, &raw);
+    let timeouts = build_timeouts(ctx, raw.timeouts.as_ref());
+    let env = routes::Env { listeners: &listeners, consumers: &consumers, secrets: &secrets, limits };
+    let built = routes::build(ctx, &env, &mut upstreams, &raw.routes);
+    for route in built {
+        if let Some(listener) = listeners.iter_mut().find(|l| l.name == route.listener) {
+            listener.routes.push(Arc::new(route));
+        }
+    }
+    Config {
+        listeners,
+        consumers,
+        keys,
+        secrets: secrets
+            .iter()
+            .map(|(name, (src, s))| SecretSummary { name: name.clone(), source: src.clone(), len: s.expose().len() })
+            .collect(),
+        upstreams: upstreams.into_iter().map(|(_, u)| u).collect(),
+        replay: build_replay(ctx, &raw),
+        limits,
+        timeouts,
+        warnings: Vec::new(),
+    }
+}
+
+fn build_listeners(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<Listener> {
+    if raw.listeners.is_empty() {
+        ctx.at(Location::UNKNOWN, "at least one listener is required under `listeners:`");
+    }
+    let mut out: Vec<Listener> = Vec::new();
+    for l in &raw.listeners {
+        if out.iter().any(|o| o.name == l.name.value) {
+            ctx.on(&l.name, format!("duplicate listener name `{}`", l.name.value));
+            continue;
+        }
+        match l.bind.value.parse::<SocketAddr>() {
+            Ok(bind) => out.push(Listener { name: l.name.value.clone(), bind, routes: Vec::new() }),
+            Err(_) => {
+                ctx.on(&l.bind, format!("bind `{}` is not an IP:port address (e.g. 127.0.0.1:8080)", l.bind.value))
+            }
+        }
+    }
+    out
+}
+
+type Secrets = Vec<(String, (SecretSource, Secret))>;
+
+fn build_secrets(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Secrets {
+    let mut out: Secrets = Vec::new();
+    for (name, s) in &raw.secrets.0 {
+        if out.iter().any(|(n, _)| *n == name.value) {
+            ctx.on(name, format!("duplicate secret name `{}`", name.value));
+            continue;
+        }
+        if let Some(resolved) = build_secret(ctx, name, s) {
+            out.push((name.value.clone(), resolved));
+        }
+    }
+    out
+}
+
+fn build_secret(ctx: &mut Ctx<'_>, name: &Spanned<String>, s: &RawSecret) -> Option<(SecretSource, Secret)> {
+    let sources = [s.value.is_some(), s.env.is_some(), s.file.is_some()];
+    if sources.iter().filter(|x| **x).count() != 1 {
+        ctx.on(name, format!("secret `{}` needs exactly one of `value`, `env` or `file`", name.value));
+        return None;
+    }
+    let source = match (&s.env, &s.file) {
+        (Some(var), _) => SecretSource::Env(var.value.clone()),
+        (_, Some(path)) => SecretSource::File(path.value.clone()),
+        _ => SecretSource::Inline,
+    };
+    let encoding = match &s.encoding {
+        None => Encoding::Utf8,
+        Some(e) => match Encoding::parse(&e.value) {
+            Ok(enc) => enc,
+            Err(why) => {
+                ctx.on(e, why);
+                return None;
+            }
+        },
+    };
+    let inline = s.value.as_ref().map(|v| v.value.as_str());
+    match secret::resolve(&source, inline, encoding, ctx.base_dir) {
+        Ok(secret) => {
+            if source == SecretSource::Inline {
+                ctx.warnings.push(format!(
+                    "secret `{}` is written inline in the config: fine for a demo, use `env:` or `file:` in production",
+                    name.value
+                ));
+            }
+            Some((source, secret))
+        }
+        Err(why) => {
+            ctx.on(name, format!("secret `{}`: {why}", name.value));
+            None
+        }
+    }
+}
+
+fn lookup_secret<'s>(ctx: &mut Ctx<'_>, secrets: &'s Secrets, name: &Spanned<String>) -> Option<&'s Secret> {
+    let found = secrets.iter().find(|(n, _)| *n == name.value).map(|(_, (_, s))| s);
+    if found.is_none() {
+        let names = known(secrets.iter().map(|(n, _)| n.as_str()));
+        ctx.on(
+            name,
+            format!("unknown secret `{}` ({names}; a secret that failed to load is reported above)", name.value),
+        );
+    }
+    found
+}
+
+fn prepared_mac(secret: &Secret) -> HmacSha256 {
+    // HMAC accepts keys of any length; the minimum is enforced when secrets load.
+    HmacSha256::new_from_slice(secret.expose()).unwrap_or_else(|_| unreachable!())
+}
+
+fn header_value(ctx: &mut Ctx<'_>, s: &Spanned<String>, what: &str) -> Option<http::HeaderValue> {
+    let value = http::HeaderValue::from_str(&s.value).ok();
+    if value.is_none() {
+        ctx.on(s, format!("{what} `{}` must be visible ASCII (it is sent in a header)", s.value));
+    }
+    value
+}
+
+fn build_consumers(ctx: &mut Ctx<'_>, raw: &[RawConsumer], secrets: &Secrets) -> (Vec<Consumer>, KeyStore) {
+    let mut consumers: Vec<Consumer> = Vec::new();
+    let mut keys = HashMap::new();
+    for c in raw {
+        if consumers.iter().any(|o| o.id == c.id.value) {
+            ctx.on(&c.id, format!("duplicate consumer id `{}`", c.id.value));
+            continue;
+        }
+        if c.keys.is_empty() {
+            ctx.on(&c.id, format!("consumer `{}` has no keys", c.id.value));
+        }
+        let index = consumers.len();
+        let consumer_id = header_value(ctx, &c.id, "consumer id");
+        let mut keyids = Vec::new();
+        for k in &c.keys {
+            if keys.contains_key(&k.keyid.value) {
+                ctx.on(
+                    &k.keyid,
+                    format!("keyid `{}` is used twice; keyids must be unique across consumers", k.keyid.value),
+                );
+                continue;
+            }
+            let secret = lookup_secret(ctx, secrets, &k.secret);
+            let keyid = header_value(ctx, &k.keyid, "keyid");
+            if let (Some(secret), Some(keyid), Some(consumer_id)) = (secret, keyid, consumer_id.clone()) {
+                let key = ConsumerKey { consumer: index, consumer_id, keyid, mac: prepared_mac(secret) };
+                keys.insert(k.keyid.value.clone(), key);
+                keyids.push(k.keyid.value.clone());
+            }
+        }
+        consumers.push(Consumer { id: c.id.value.clone(), keyids });
+    }
+    (consumers, KeyStore(keys))
+}
+
+fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig) -> ReplaySettings {
+    let mut settings = ReplaySettings { store: ReplayStoreKind::Memory, capacity: 1_000_000 };
+    let Some(replay) = &raw.replay else { return settings };
+    if replay.store.value != "memory" {
+        ctx.on(&replay.store, format!("unknown replay store `{}` (known: memory)", replay.store.value));
+    }
+    if let Some(cap) = &replay.capacity {
+        match usize::try_from(cap.value) {
+            Ok(n) if n > 0 => settings.capacity = n,
+            _ => ctx.on(cap, "replay capacity must be a positive number of entries"),
+        }
+    }
+    settings
+}
+
+fn build_limits(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Limits {
+    let mut limits = Limits { max_body_bytes: DEFAULT_MAX_BODY_BYTES, max_connections: DEFAULT_MAX_CONNECTIONS };
+    let Some(raw) = &raw.limits else { return limits };
+    if let Some(n) = raw.max_body_bytes {
+        limits.max_body_bytes = n;
+    }
+    if let Some(n) = &raw.max_connections {
+        match usize::try_from(n.value) {
+            Ok(v) if v > 0 => limits.max_connections = v,
+            _ => ctx.on(n, "max_connections must be a positive number"),
+        }
+    }
+    limits
+}
+
+fn build_timeouts(ctx: &mut Ctx<'_>, raw: Option<&RawTimeouts>) -> Timeouts {
+    let mut t = Timeouts::default();
+    let Some(raw) = raw else { return t };
+    let fields = [
+        (&raw.header_read, &mut t.header_read),
+        (&raw.body_read, &mut t.body_read),
+        (&raw.upstream_connect, &mut t.upstream_connect),
+        (&raw.upstream_response, &mut t.upstream_response),
+        (&raw.shutdown_grace, &mut t.shutdown_grace),
+    ];
+    for (value, slot) in fields {
+        if let Some(v) = value {
+            if v.value.0.is_zero() {
+                ctx.on(v, "a timeout must be greater than zero");
+            } else {
+                *slot = v.value.0;
+            }
+        }
+    }
+    t
+}

@@ -1,0 +1,81 @@
+//! Response body type and bounded request-body reading.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+
+use crate::error::Rejection;
+
+/// What the gateway answers with: a body it made, or the upstream's, streamed.
+#[derive(Debug)]
+pub enum ProxyBody {
+    Full(Full<Bytes>),
+    Upstream(Incoming),
+}
+
+impl ProxyBody {
+    pub fn full(bytes: Bytes) -> Self {
+        Self::Full(Full::new(bytes))
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Self::Full(full) => Pin::new(full).poll_frame(cx).map_err(|never| match never {}),
+            Self::Upstream(incoming) => Pin::new(incoming).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Full(full) => full.is_end_stream(),
+            Self::Upstream(incoming) => incoming.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Full(full) => full.size_hint(),
+            Self::Upstream(incoming) => incoming.size_hint(),
+        }
+    }
+}
+
+/// The declared length, if any. An unparsable value was already refused by
+/// hyper, so `None` here means chunked or HTTP/2 without the header.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+/// Whether a request may carry content, judged before reading any of it.
+pub fn may_have_body(body: &Incoming, headers: &HeaderMap) -> bool {
+    match declared_length(headers) {
+        Some(len) => len > 0,
+        None => !body.is_end_stream(),
+    }
+}
+
+/// Reads the whole body, failing with 413 as soon as `limit` is crossed and
+/// with 408 if it does not arrive within `timeout`.
+pub async fn read_limited(body: Incoming, limit: u64, timeout: Duration) -> Result<Bytes, Rejection> {
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
+    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(Rejection::BodyTimeout(timeout)),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Rejection::BodyTooLarge(limit)),
+        Ok(Err(_)) => Err(Rejection::BadRequest("the request body could not be read".into())),
+    }
+}

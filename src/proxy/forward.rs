@@ -1,0 +1,88 @@
+//! Sending an accepted request on to its upstream (or the echo upstream).
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Request, Response, Uri, header};
+use http_body_util::Full;
+
+use super::{Conn, Proxy, ProxyBody, echo, headers, route};
+use crate::config::{HttpUpstream, Route, Upstream};
+use crate::error::Rejection;
+
+/// Per-request context shared by the verify and sign flows.
+pub(super) struct Ctx<'a> {
+    pub proxy: &'a Proxy,
+    pub conn: Conn,
+    pub route: &'a Route,
+    pub request_id: &'a HeaderValue,
+    /// Normalised authority the client addressed.
+    pub authority: &'a str,
+}
+
+impl Ctx<'_> {
+    /// 413 before reading when Content-Length already says too much.
+    pub fn check_declared_length(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        match super::body::declared_length(headers) {
+            Some(len) if len > self.route.max_body_bytes => Err(Rejection::BodyTooLarge(self.route.max_body_bytes)),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn read_body(&self, body: hyper::body::Incoming) -> Result<Bytes, Rejection> {
+        let timeout = self.proxy.config.timeouts.body_read;
+        super::body::read_limited(body, self.route.max_body_bytes, timeout).await
+    }
+
+    /// The path sent upstream for `path`.
+    pub fn upstream_path(&self, path: &str) -> String {
+        let base = match &self.route.upstream {
+            Upstream::Http(up) => up.base_path.as_str(),
+            Upstream::Echo => "",
+        };
+        route::upstream_path(base, path, self.route.strip_prefix.as_deref())
+    }
+
+    /// Forwards with `path` (already rewritten) and `parts.headers` (already
+    /// cleaned and completed by the caller).
+    pub async fn forward(&self, mut parts: Parts, path: &str, body: Bytes) -> Result<Response<ProxyBody>, Rejection> {
+        parts.headers.insert(headers::X_REQUEST_ID, self.request_id.clone());
+        // The body is sent whole, so hyper writes the exact Content-Length.
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let query = parts.uri.query();
+        match &self.route.upstream {
+            Upstream::Echo => Ok(echo::respond(&parts.method, path, query, &parts.headers, &body)),
+            Upstream::Http(up) => {
+                let uri = upstream_uri(up, path, query)?;
+                if !self.route.preserve_host {
+                    parts.headers.insert(header::HOST, up.host_header.clone());
+                }
+                let mut request = Request::new(Full::new(body));
+                *request.method_mut() = parts.method;
+                *request.uri_mut() = uri;
+                *request.headers_mut() = parts.headers;
+                let response = self.proxy.upstreams.send(up, request).await?;
+                let (mut head, incoming) = response.into_parts();
+                headers::strip_hop_by_hop(&mut head.headers);
+                Ok(Response::from_parts(head, ProxyBody::Upstream(incoming)))
+            }
+        }
+    }
+}
+
+fn upstream_uri(up: &HttpUpstream, path: &str, query: Option<&str>) -> Result<Uri, Rejection> {
+    let mut target = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+    target.push_str(path);
+    if let Some(q) = query {
+        target.push('?');
+        target.push_str(q);
+    }
+    let path_and_query = PathAndQuery::from_maybe_shared(target)
+        .map_err(|_| Rejection::BadRequest("the request target cannot be forwarded".into()))?;
+    Uri::builder()
+        .scheme(if up.https { "https" } else { "http" })
+        .authority(up.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| Rejection::Internal)
+}

@@ -1,0 +1,104 @@
+//! Header hygiene between client, gateway and upstream.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Hop-by-hop fields (RFC 9110 section 7.6.1 and common legacy ones).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+pub const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub const SIGNATURE: HeaderName = HeaderName::from_static("signature");
+pub const SIGNATURE_INPUT: HeaderName = HeaderName::from_static("signature-input");
+pub const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest");
+
+/// Identity headers only the gateway may set.
+const IDENTITY: [&str; 2] = ["x-consumer-id", "x-credential-identifier"];
+
+/// Removes hop-by-hop fields, every field named in `Connection`, and
+/// `Upgrade` (tunnels are not proxied).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// Drops client-sent copies of the identity headers, including spellings an
+/// upstream framework may fold into the same name (`X_Consumer_ID`).
+pub fn strip_identity_spoofs(headers: &mut HeaderMap) {
+    let spoofs: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let folded = name.as_str().replace('_', "-");
+            IDENTITY.contains(&folded.as_str())
+        })
+        .cloned()
+        .collect();
+    for name in spoofs {
+        headers.remove(name);
+    }
+}
+
+/// Replaces any inbound X-Forwarded-* with what this hop saw: inbound values
+/// cannot be trusted without a list of trusted proxies.
+pub fn set_forwarded(headers: &mut HeaderMap, client_ip: std::net::IpAddr, proto: &'static str, host: Option<&str>) {
+    if let Ok(v) = HeaderValue::from_str(&client_ip.to_string()) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    match host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        Some(v) => headers.insert(X_FORWARDED_HOST, v),
+        None => headers.remove(X_FORWARDED_HOST),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_named_fields() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "keep-alive, x-secret-hop".parse().expect("v"));
+        h.insert("x-secret-hop", "1".parse().expect("v"));
+        h.insert("keep-alive", "timeout=5".parse().expect("v"));
+        h.insert("transfer-encoding", "chunked".parse().expect("v"));
+        h.insert("upgrade", "websocket".parse().expect("v"));
+        h.insert("x-kept", "1".parse().expect("v"));
+        strip_hop_by_hop(&mut h);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-kept"]);
+    }
+
+    #[test]
+    fn strips_identity_spoofs_in_any_spelling() {
+        let mut h = HeaderMap::new();
+        h.insert("x-consumer-id", "admin".parse().expect("v"));
+        h.insert("x_consumer_id", "admin".parse().expect("v"));
+        h.insert("x-credential_identifier", "k".parse().expect("v"));
+        h.insert("x-consumer", "kept".parse().expect("v"));
+        strip_identity_spoofs(&mut h);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-consumer"]);
+    }
+}

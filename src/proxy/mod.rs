@@ -1,0 +1,158 @@
+//! The request pipeline: pick the route, verify or sign, forward.
+
+mod body;
+mod echo;
+mod forward;
+pub mod headers;
+mod route;
+mod sign;
+mod verify;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, header};
+use hyper::body::Incoming;
+
+pub use body::ProxyBody;
+pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
+
+use crate::config::{Action, Config};
+use crate::error::Rejection;
+use crate::replay::ReplayStore;
+use crate::upstream::UpstreamClients;
+
+/// Everything a request needs, built once per configuration.
+#[derive(Debug)]
+pub struct Proxy {
+    config: Arc<Config>,
+    replay: ReplayStore,
+    upstreams: UpstreamClients,
+    ids: RequestIds,
+}
+
+/// Facts about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn {
+    /// Index into [`Config::listeners`].
+    pub listener: usize,
+    pub peer: SocketAddr,
+    pub https: bool,
+}
+
+impl Proxy {
+    pub fn new(config: Arc<Config>) -> Result<Self, crate::tls::TlsError> {
+        Ok(Self {
+            replay: ReplayStore::from_settings(&config.replay),
+            upstreams: UpstreamClients::new(&config)?,
+            ids: RequestIds::new(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn replay_store(&self) -> &ReplayStore {
+        &self.replay
+    }
+
+    /// Handles one request; never fails: rejections become JSON responses.
+    pub async fn handle(&self, conn: Conn, request: Request<Incoming>) -> Response<ProxyBody> {
+        let (parts, body) = request.into_parts();
+        let request_id = match parts.headers.get(headers::X_REQUEST_ID) {
+            Some(id) if is_sane_request_id(id) => id.clone(),
+            _ => self.ids.next(),
+        };
+        let routes = &self.config.listeners[conn.listener].routes;
+        let mut accept_signature = None;
+        let result = match inbound_authority(&parts, conn.https) {
+            Err(rejection) => Err(rejection),
+            Ok(authority) => {
+                match route::find(routes, Some(route::host_of(&authority)), &parts.method, parts.uri.path()) {
+                    None => Err(Rejection::NoRoute),
+                    Some(route) => {
+                        let ctx =
+                            forward::Ctx { proxy: self, conn, route, request_id: &request_id, authority: &authority };
+                        match &route.action {
+                            Action::Verify(policy) => {
+                                accept_signature = Some(&policy.accept_signature);
+                                verify::run(&ctx, policy, parts, body).await
+                            }
+                            Action::Sign(policy) => sign::run(&ctx, policy, parts, body).await,
+                        }
+                    }
+                }
+            }
+        };
+        let mut response = result.unwrap_or_else(|rejection| {
+            tracing::info!(
+                request_id = request_id.to_str().unwrap_or_default(),
+                status = rejection.status().as_u16(),
+                error = rejection.code(),
+                reason = %rejection,
+                "request rejected"
+            );
+            rejection.into_response(&request_id, accept_signature)
+        });
+        response.headers_mut().insert(headers::X_REQUEST_ID, request_id);
+        response
+    }
+}
+
+/// The authority the client addressed: the URI's (HTTP/2, absolute-form)
+/// or the single `Host` header, lowercase with the default port removed.
+fn inbound_authority(parts: &Parts, https: bool) -> Result<String, Rejection> {
+    let bad = |why: &'static str| Rejection::BadRequest(why.into());
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(bad("more than one Host header"));
+    }
+    let authority = match (parts.uri.authority(), host) {
+        (Some(a), _) => a.clone(),
+        (None, Some(h)) => h.to_str().ok().and_then(|h| h.parse().ok()).ok_or_else(|| bad("invalid Host header"))?,
+        (None, None) => return Err(bad("missing Host header")),
+    };
+    if authority.as_str().contains('@') {
+        return Err(bad("user info is not allowed in the authority"));
+    }
+    crate::config::normalize_authority(&authority, https)
+        .map(|a| a.as_str().to_owned())
+        .ok_or_else(|| bad("invalid Host header"))
+}
+
+/// An inbound id is kept (so a chain of gateways logs one id) only if it is
+/// short and plain enough to be safe in logs and headers.
+fn is_sane_request_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Unique request ids: a random per-process prefix and a counter, so making
+/// one costs no syscall and ids from different replicas do not collide.
+#[derive(Debug)]
+struct RequestIds {
+    prefix: u64,
+    counter: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        Self { prefix: getrandom::u64().unwrap_or_default() & 0xffff_ffff_ffff, counter: AtomicU64::new(0) }
+    }
+
+    fn next(&self) -> HeaderValue {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let text = format!("{:012x}{:010x}", self.prefix, n & 0xff_ffff_ffff);
+        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    }
+}

@@ -1,0 +1,58 @@
+//! Picking the route for a request: first match in file order.
+
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::config::Route;
+
+/// Host (without port, lowercase), method and raw path decide.
+pub fn find<'a>(routes: &'a [Arc<Route>], host: Option<&str>, method: &Method, path: &str) -> Option<&'a Arc<Route>> {
+    routes.iter().find(|r| {
+        r.host.as_deref().is_none_or(|want| host == Some(want))
+            && path.starts_with(r.path_prefix.as_str())
+            && r.methods.as_ref().is_none_or(|m| m.contains(method))
+    })
+}
+
+/// The host part of an authority, for matching.
+pub fn host_of(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.split_once(']').map_or(authority, |(h, _)| &authority[..=h.len()]);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+/// The path sent upstream: `strip_prefix` removed, `base` put in front.
+pub fn upstream_path(base: &str, path: &str, strip_prefix: Option<&str>) -> String {
+    let rest = strip_prefix.and_then(|p| path.strip_prefix(p)).unwrap_or(path);
+    let mut out = String::with_capacity(base.len() + rest.len() + 1);
+    out.push_str(base);
+    if !rest.starts_with('/') {
+        out.push('/');
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("example.com:8080"), "example.com");
+        assert_eq!(host_of("example.com"), "example.com");
+        assert_eq!(host_of("[::1]:80"), "[::1]");
+        assert_eq!(host_of("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(upstream_path("", "/a/b?x", None), "/a/b?x");
+        assert_eq!(upstream_path("/base", "/a", None), "/base/a");
+        assert_eq!(upstream_path("", "/api/v1/x", Some("/api")), "/v1/x");
+        assert_eq!(upstream_path("", "/api", Some("/api")), "/");
+        assert_eq!(upstream_path("/b", "/api/", Some("/api/")), "/b/");
+    }
+}

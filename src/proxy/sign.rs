@@ -1,0 +1,98 @@
+//! Consumer role: rewrite to the upstream, add Content-Digest and an RFC 9421
+//! signature, forward. Signing happens after every rewrite.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, Response, header};
+use hyper::body::Incoming;
+
+use super::forward::Ctx;
+use super::{ProxyBody, headers, route, unix_now};
+use crate::config::{Route, SignPolicy, Upstream};
+use crate::error::Rejection;
+use crate::scheme::digest;
+use crate::scheme::rfc9421::{self, ALG, Component, MessageView};
+
+pub(super) async fn run(
+    ctx: &Ctx<'_>,
+    policy: &SignPolicy,
+    mut parts: Parts,
+    incoming: Incoming,
+) -> Result<Response<ProxyBody>, Rejection> {
+    ctx.check_declared_length(&parts.headers)?;
+    let body = ctx.read_body(incoming).await?;
+    let request = Outbound { method: &parts.method, path: parts.uri.path(), query: parts.uri.query(), body: &body };
+    let signed =
+        sign_request(ctx.route, policy, ctx.authority, &request, &mut parts.headers, unix_now(), &fresh_nonce()?)?;
+    ctx.forward(parts, &signed.path, body).await
+}
+
+/// A request as the application sent it to the egress listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Where the signed request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTarget {
+    /// Path sent upstream (after `strip_prefix` and the upstream's base path).
+    pub path: String,
+    /// `scheme://authority/path?query`, for display.
+    pub url: String,
+}
+
+/// Rewrites `headers` for the route's upstream and signs: strips hop-by-hop
+/// fields, sets `Host`, adds `Content-Digest` when there is a body, and
+/// replaces any `Signature`/`Signature-Input` the application sent. Used by
+/// the proxy and by `hmac-gateway sign`.
+pub fn sign_request(
+    route: &Route,
+    policy: &SignPolicy,
+    inbound_authority: &str,
+    request: &Outbound<'_>,
+    headers: &mut HeaderMap,
+    now: i64,
+    nonce: &str,
+) -> Result<SignedTarget, Rejection> {
+    let (scheme, authority, base) = match &route.upstream {
+        Upstream::Http(up) => (if up.https { "https" } else { "http" }, up.authority.as_str(), up.base_path.as_str()),
+        Upstream::Echo => ("http", inbound_authority, ""),
+    };
+    let path = route::upstream_path(base, request.path, route.strip_prefix.as_deref());
+    headers::strip_hop_by_hop(headers);
+    headers.remove(headers::SIGNATURE);
+    headers.remove(headers::SIGNATURE_INPUT);
+    headers.insert(header::HOST, HeaderValue::from_str(authority).map_err(|_| Rejection::Internal)?);
+    let mut components = policy.components.clone();
+    let digest_component = Component::content_digest();
+    if !request.body.is_empty() || components.contains(&digest_component) {
+        let value = digest::content_digest_sha256(request.body);
+        headers.insert(headers::CONTENT_DIGEST, HeaderValue::from_str(&value).map_err(|_| Rejection::Internal)?);
+        if !components.contains(&digest_component) {
+            components.push(digest_component);
+        }
+    }
+    let bad = |why: String| Rejection::BadRequest(why.into());
+    let params = rfc9421::build_params(&components, now, Some(nonce), &policy.keyid, Some(ALG)).map_err(bad)?;
+    let view =
+        MessageView { method: request.method.as_str(), scheme, authority, path: &path, query: request.query, headers };
+    let signed = rfc9421::sign(&view, &policy.mac, &policy.label, &params)
+        .map_err(|e| bad(format!("cannot sign this request: {e}")))?;
+    let value = |s: String| HeaderValue::from_str(&s).map_err(|_| Rejection::Internal);
+    headers.insert(headers::SIGNATURE_INPUT, value(signed.signature_input)?);
+    headers.insert(headers::SIGNATURE, value(signed.signature)?);
+    let query = request.query.map(|q| format!("?{q}")).unwrap_or_default();
+    Ok(SignedTarget { url: format!("{scheme}://{authority}{path}{query}"), path })
+}
+
+/// 128 random bits, base64url: unique per request across replicas.
+pub fn fresh_nonce() -> Result<String, Rejection> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| Rejection::Internal)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}

@@ -1,0 +1,123 @@
+//! Choosing and checking one signature against a route's rules.
+
+use hmac::Mac as _;
+
+use super::{ALG, Candidate, Component, HmacSha256, MessageView, SignatureParams, signature_base};
+use crate::scheme::AuthError;
+
+/// What a route demands of a signature.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub required: &'a [Component],
+    /// The request has a body, so `content-digest` must be covered too.
+    pub require_digest: bool,
+    pub require_nonce: bool,
+    /// Oldest acceptable `created`, in seconds before `now`.
+    pub max_age: u64,
+    /// How far in the future `created` may be (clock differences).
+    pub clock_skew: u64,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// A signature that verified, with what the proxy needs next.
+#[derive(Debug)]
+pub struct Accepted<'k, K> {
+    pub key: &'k K,
+    pub keyid: String,
+    pub nonce: Option<String>,
+    pub created: i64,
+    pub covers_digest: bool,
+}
+
+/// Verifies the request. `lookup` maps a keyid to its key and whether the
+/// key's owner is allowed on this route; an allowed key's signature is
+/// preferred when several labels are present. Whether the owner is allowed is
+/// decided by the caller after this returns, so an attacker learns nothing
+/// about keys from a 403 without a valid MAC.
+pub fn verify<'k, K>(
+    view: &MessageView<'_>,
+    candidates: &[Candidate],
+    rules: &Rules<'_>,
+    lookup: impl Fn(&str) -> Option<(&'k K, &'k HmacSha256, bool)>,
+) -> Result<Accepted<'k, K>, AuthError> {
+    let known = |c: &&Candidate| c.keyid.as_deref().and_then(&lookup);
+    let chosen = candidates
+        .iter()
+        .find(|c| known(c).is_some_and(|(_, _, allowed)| allowed))
+        .or_else(|| candidates.iter().find(|c| known(c).is_some()))
+        .or_else(|| candidates.first())
+        .ok_or(AuthError::MissingSignature)?;
+    let (params, signature) = chosen.parsed.as_ref().map_err(|why| AuthError::Malformed(why.clone()))?;
+    let created = check_params(params, rules)?;
+    let base = signature_base(view, params)?;
+    // Same work and same answer for an unknown key as for a wrong MAC.
+    let key = chosen.keyid.as_deref().and_then(&lookup);
+    let mut mac = key.map_or_else(unknown_key_mac, |(_, mac, _)| mac.clone());
+    mac.update(&base);
+    let mac_ok = mac.verify_slice(signature).is_ok();
+    match key {
+        Some((key, _, _)) if mac_ok => Ok(Accepted {
+            key,
+            keyid: params.keyid.clone().unwrap_or_default(),
+            nonce: params.nonce.clone(),
+            created,
+            covers_digest: params.covers(&Component::content_digest()),
+        }),
+        _ => Err(AuthError::InvalidSignature),
+    }
+}
+
+fn unknown_key_mac() -> HmacSha256 {
+    <HmacSha256 as hmac::KeyInit>::new_from_slice(&[0u8; 32]).unwrap_or_else(|_| unreachable!())
+}
+
+/// Structural and time checks, done before any MAC work.
+fn check_params(params: &SignatureParams, rules: &Rules<'_>) -> Result<i64, AuthError> {
+    let malformed = |m: &str| Err(AuthError::Malformed(m.to_owned()));
+    if params.keyid.is_none() {
+        return malformed("the keyid parameter is required");
+    }
+    let Some(created) = params.created else {
+        return malformed("the created parameter is required");
+    };
+    if params.alg.as_deref().is_some_and(|alg| alg != ALG) {
+        return malformed("alg must be hmac-sha256 when present");
+    }
+    if rules.require_nonce && params.nonce.is_none() {
+        return malformed("the nonce parameter is required on this route");
+    }
+    let digest = Component::content_digest();
+    let missing: Vec<String> = rules
+        .required
+        .iter()
+        .chain(rules.require_digest.then_some(&digest))
+        .filter(|c| !params.covers(c))
+        .map(|c| c.name().to_owned())
+        .collect();
+    if !missing.is_empty() {
+        return Err(AuthError::MissingComponent(missing));
+    }
+    check_time(created, params.expires, rules)?;
+    Ok(created)
+}
+
+fn check_time(created: i64, expires: Option<i64>, rules: &Rules<'_>) -> Result<(), AuthError> {
+    let skew = i64::try_from(rules.clock_skew).unwrap_or(i64::MAX);
+    let max_age = i64::try_from(rules.max_age).unwrap_or(i64::MAX);
+    if created > rules.now.saturating_add(skew) {
+        return Err(AuthError::Expired(format!(
+            "created is {}s in the future (allowed clock skew {skew}s)",
+            created - rules.now
+        )));
+    }
+    if rules.now.saturating_sub(created) > max_age {
+        return Err(AuthError::Expired(format!("the signature is {}s old (max_age {max_age}s)", rules.now - created)));
+    }
+    if let Some(expires) = expires
+        && rules.now > expires.saturating_add(skew)
+    {
+        return Err(AuthError::Expired("the signature's expires time has passed".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Pooled HTTP/HTTPS clients to upstreams, one per configured upstream so
+//! each keeps its own pool, CA bundle and connect timeout.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::{Config, HttpUpstream, Timeouts};
+use crate::error::Rejection;
+use crate::tls;
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+#[derive(Debug)]
+pub struct UpstreamClients {
+    clients: Vec<HttpsClient>,
+    response_timeout: Duration,
+}
+
+impl UpstreamClients {
+    pub fn new(config: &Config) -> Result<Self, tls::TlsError> {
+        let clients = config.upstreams.iter().map(|up| build_client(up, &config.timeouts)).collect::<Result<_, _>>()?;
+        Ok(Self { clients, response_timeout: config.timeouts.upstream_response })
+    }
+
+    /// Sends `request` and waits for the response head, mapping failures to
+    /// the documented statuses. The body then streams to the client.
+    pub async fn send(
+        &self,
+        upstream: &HttpUpstream,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, Rejection> {
+        let client = self.clients.get(upstream.id).ok_or(Rejection::Internal)?;
+        match tokio::time::timeout(self.response_timeout, client.request(request)).await {
+            Err(_) => Err(Rejection::UpstreamTimeout),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(classify(&upstream.name, &e)),
+        }
+    }
+}
+
+fn build_client(up: &HttpUpstream, timeouts: &Timeouts) -> Result<HttpsClient, tls::TlsError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(timeouts.upstream_connect));
+    let tls_config = tls::client_config(up.ca.as_ref())?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build(connector))
+}
+
+/// Connect timeouts → 504; TLS failures → 502 `upstream_tls_error`;
+/// everything else (refused, reset, malformed response) → 502.
+fn classify(name: &str, err: &hyper_util::client::legacy::Error) -> Rejection {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                tracing::warn!(upstream = name, "upstream connect timed out");
+                return Rejection::UpstreamTimeout;
+            }
+            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+                tracing::warn!(upstream = name, error = %io, "upstream TLS handshake failed");
+                return Rejection::UpstreamTls;
+            }
+        }
+        if e.is::<rustls::Error>() {
+            tracing::warn!(upstream = name, error = %e, "upstream TLS handshake failed");
+            return Rejection::UpstreamTls;
+        }
+        source = e.source();
+    }
+    tracing::warn!(upstream = name, error = %ErrorChain(err), "upstream request failed");
+    Rejection::UpstreamUnavailable
+}
+
+/// Displays an error with its causes, for logs.
+struct ErrorChain<'a>(&'a (dyn StdError + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! Shared test harness: a recording upstream, the real gateway on ephemeral
+//! ports, a client, and a signer built on the library's own RFC 9421 code.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use hmac_gateway::config::Config;
+use hmac_gateway::scheme::digest::content_digest_sha256;
+use hmac_gateway::scheme::rfc9421::{self, ALG, Component, HmacSha256, MessageView};
+use hmac_gateway::server::{self, RunningGateway};
+
+/// 64-byte test key, base64 (RFC 9421 B.1.5's).
+pub const KEY_B64: &str = "uzvJfB4u3N0Jy4T7NZ75MDVcr8zSTInedJtkgcu46YW4XByzNJjxBdtjUkdJPBtbmHhIDi6pcl8jsasjlTMtDQ==";
+/// A second, different key.
+pub const OTHER_KEY_B64: &str =
+    "QR3Nb/EMvE/G2vE6gfji+V8fkItRAduDBA5yKS2FcikmSOFt6ssWUZhjhURsg/rsUy+uPq5V+cVjEqjqAzbIiw==";
+
+/// What the upstream received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: Method,
+    pub target: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A real HTTP server on 127.0.0.1:0 that records every request.
+#[derive(Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Upstream {
+    pub async fn start() -> Self {
+        Self::start_with_delay(Duration::ZERO).await
+    }
+
+    /// Answers each request after `delay` (to exercise timeouts).
+    pub async fn start_with_delay(delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let record = record.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                            let target = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+                            record.lock().unwrap().push(Recorded {
+                                method: parts.method,
+                                target,
+                                headers: parts.headers,
+                                body,
+                            });
+                            tokio::time::sleep(delay).await;
+                            let mut resp = Response::new(Full::new(Bytes::from_static(b"upstream says hi")));
+                            resp.headers_mut().insert("x-upstream", HeaderValue::from_static("yes"));
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, seen }
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    pub fn last(&self) -> Recorded {
+        self.seen.lock().unwrap().last().cloned().expect("upstream saw a request")
+    }
+}
+
+/// Starts the real gateway on a YAML config written by the test.
+pub async fn gateway(yaml: &str) -> RunningGateway {
+    let config = Config::from_yaml(yaml, "test.yaml", Path::new(".")).unwrap_or_else(|e| panic!("config: {e}"));
+    server::start(config).await.unwrap()
+}
+
+/// A verify gateway on `ingress` in front of `upstream`, consumer `site-b`
+/// holding keyid `site-b-1`, plus consumer `intruder` (keyid `intruder-1`)
+/// that exists but is not allowed on the route.
+pub fn verify_yaml(upstream: &str, extra_verify: &str, extra_top: &str) -> String {
+    format!(
+        r#"
+listeners:
+  - {{ name: ingress, bind: "127.0.0.1:0" }}
+secrets:
+  shared: {{ value: "{KEY_B64}", encoding: base64 }}
+  other: {{ value: "{OTHER_KEY_B64}", encoding: base64 }}
+consumers:
+  - id: site-b
+    keys: [{{ keyid: site-b-1, secret: shared }}]
+  - id: intruder
+    keys: [{{ keyid: intruder-1, secret: other }}]
+routes:
+  - name: api
+    listener: ingress
+    match: {{ path_prefix: /_functions/ }}
+    verify:
+      scheme: rfc9421
+      consumers: [site-b]
+      max_age: 300
+{extra_verify}
+    upstream: "{upstream}"
+{extra_top}
+"#
+    )
+}
+
+pub fn key(b64: &str) -> HmacSha256 {
+    use base64::Engine as _;
+    use hmac::KeyInit as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    HmacSha256::new_from_slice(&bytes).unwrap()
+}
+
+/// A request a test client will send, and the parts its signature covers.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: Method,
+    pub authority: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Req {
+    pub fn get(authority: SocketAddr, path_and_query: &str) -> Self {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+            None => (path_and_query.to_owned(), None),
+        };
+        Self {
+            method: Method::GET,
+            authority: authority.to_string(),
+            path,
+            query,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    pub fn post(authority: SocketAddr, path_and_query: &str, body: &[u8]) -> Self {
+        let mut r = Self::get(authority, path_and_query);
+        r.method = Method::POST;
+        r.body = Bytes::copy_from_slice(body);
+        r
+    }
+
+    pub fn target(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// Signing options for tests that need odd signatures.
+#[derive(Debug, Clone)]
+pub struct SignOpts {
+    pub keyid: String,
+    pub key_b64: &'static str,
+    pub created: i64,
+    pub nonce: Option<String>,
+    pub components: Vec<&'static str>,
+}
+
+impl Default for SignOpts {
+    fn default() -> Self {
+        Self {
+            keyid: "site-b-1".into(),
+            key_b64: KEY_B64,
+            created: hmac_gateway::proxy::unix_now(),
+            nonce: Some(hmac_gateway::proxy::fresh_nonce().unwrap()),
+            components: vec!["@method", "@authority", "@path", "@query"],
+        }
+    }
+}
+
+/// Adds Content-Digest (when there is a body) and an RFC 9421 signature.
+pub fn sign(req: &mut Req, opts: &SignOpts) {
+    let mut components: Vec<Component> = opts.components.iter().map(|c| Component::parse(c).unwrap()).collect();
+    if !req.body.is_empty() {
+        req.headers.insert("content-digest", content_digest_sha256(&req.body).parse().unwrap());
+        components.push(Component::content_digest());
+    }
+    let params =
+        rfc9421::build_params(&components, opts.created, opts.nonce.as_deref(), &opts.keyid, Some(ALG)).unwrap();
+    let view = MessageView {
+        method: req.method.as_str(),
+        scheme: "http",
+        authority: &req.authority,
+        path: &req.path,
+        query: req.query.as_deref(),
+        headers: &req.headers,
+    };
+    let signed = rfc9421::sign(&view, &key(opts.key_b64), "sig1", &params).unwrap();
+    req.headers.insert("signature-input", signed.signature_input.parse().unwrap());
+    req.headers.insert("signature", signed.signature.parse().unwrap());
+}
+
+pub fn signed(mut req: Req) -> Req {
+    sign(&mut req, &SignOpts::default());
+    req
+}
+
+/// A response as the test client saw it.
+#[derive(Debug)]
+pub struct Got {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Got {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {:?}", self.body))
+    }
+
+    /// Asserts the documented error contract and returns the code.
+    pub fn error_code(&self) -> String {
+        let json = self.json();
+        assert!(json["message"].is_string(), "{json}");
+        assert_eq!(json["request_id"].as_str(), self.headers.get("x-request-id").and_then(|v| v.to_str().ok()));
+        json["error"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Sends `req` to `addr` with `Host: req.authority`.
+pub async fn send(addr: SocketAddr, req: &Req) -> Got {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let uri = format!("http://{addr}{}", req.target());
+    let mut request = Request::builder().method(req.method.clone()).uri(uri).body(Full::new(req.body.clone())).unwrap();
+    *request.headers_mut() = req.headers.clone();
+    request.headers_mut().insert("host", req.authority.parse().unwrap());
+    let response = tokio::time::timeout(Duration::from_secs(20), client.request(request)).await.unwrap().unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Got { status: parts.status, headers: parts.headers, body }
+}

@@ -1,0 +1,159 @@
+//! Config loading: mistakes are reported at file:line:column with the known
+//! names, and secrets never show up in output.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{KEY_B64, verify_yaml};
+use hmac_gateway::config::{Config, ConfigError, Problem};
+
+fn problems(yaml: &str) -> Vec<Problem> {
+    match Config::from_yaml(yaml, "gw.yaml", Path::new(".")) {
+        Err(ConfigError::Invalid(p)) => p,
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("config was accepted:\n{yaml}"),
+    }
+}
+
+/// 1-based (line, column) of the first occurrence of `needle` in `yaml`.
+fn position(yaml: &str, needle: &str) -> (u64, u64) {
+    let offset = yaml.find(needle).unwrap_or_else(|| panic!("{needle} not in yaml"));
+    let before = &yaml[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line as u64, column as u64)
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_location() {
+    let yaml = verify_yaml("echo", "      max_agee: 10", "");
+    let p = problems(&yaml);
+    assert_eq!(p.len(), 1);
+    assert_eq!((p[0].line, p[0].column), position(&yaml, "max_agee"));
+    assert!(p[0].message.contains("unknown field `max_agee`"), "{}", p[0].message);
+    assert!(p[0].to_string().starts_with(&format!("gw.yaml:{}:{}: ", p[0].line, p[0].column)));
+}
+
+#[test]
+fn dangling_names_point_at_the_reference_and_list_known_names() {
+    let yaml = verify_yaml("echo", "", "").replace("consumers: [site-b]", "consumers: [site-b, ghost]");
+    let p = problems(&yaml);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!((p[0].line, p[0].column), position(&yaml, "ghost"));
+    assert!(p[0].message.contains("unknown consumer `ghost`"), "{}", p[0].message);
+    assert!(p[0].message.contains("known: site-b, intruder"), "{}", p[0].message);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let yaml = format!(
+        r#"listeners:
+  - {{ name: a, bind: "127.0.0.1:0" }}
+  - {{ name: a, bind: "not-an-address" }}
+secrets:
+  short: {{ value: "too short" }}
+  unset: {{ env: HMACGW_SURELY_UNSET_VAR }}
+  both: {{ value: "{KEY_B64}", env: X }}
+  good: {{ value: "{KEY_B64}", encoding: base64 }}
+consumers:
+  - id: c
+    keys: [{{ keyid: k1, secret: nope }}]
+routes:
+  - name: r1
+    listener: b
+    verify: {{ scheme: rfc9421, consumers: [c], components: ["@status"] }}
+    upstream: echo
+  - name: r2
+    listener: a
+    sign: {{ scheme: cavage, keyid: k, secret: good }}
+    upstream: "ftp://example.com"
+  - name: r3
+    listener: a
+    upstream: echo
+"#
+    );
+    let p = problems(&yaml);
+    let text: Vec<String> = p.iter().map(ToString::to_string).collect();
+    let expect = [
+        ("not-an-address", "duplicate listener name"),
+        ("short:", "at least 32 bytes"),
+        ("unset:", "HMACGW_SURELY_UNSET_VAR is not set"),
+        ("both:", "exactly one of"),
+        ("nope", "unknown secret `nope`"),
+        ("listener: b", "unknown listener `b`"),
+        ("\"@status\"", "unsupported derived component"),
+        ("cavage", "unknown scheme `cavage`"),
+        ("\"ftp://", "scheme must be http or https"),
+        ("r3", "exactly one of `verify:` or `sign:`"),
+    ];
+    for (needle, message) in expect {
+        let (line, _) = position(&yaml, needle);
+        assert!(
+            p.iter().any(|pr| pr.line == line && pr.message.contains(message)),
+            "expected `{message}` on line {line}; got:\n{}",
+            text.join("\n")
+        );
+    }
+    assert!(!text.join("\n").contains(KEY_B64), "a secret leaked into an error");
+}
+
+#[test]
+fn yaml_syntax_errors_have_a_location() {
+    let p = problems("listeners:\n  - { name: a, bind: \"127.0.0.1:0\"\nroutes: []\n");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].line >= 2, "{:?}", p[0]);
+}
+
+#[test]
+fn secrets_are_redacted_from_debug_output() {
+    let config = Config::from_yaml(&verify_yaml("echo", "", ""), "gw.yaml", Path::new(".")).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(KEY_B64));
+    // First bytes of the decoded key (0xbb 0x3b 0xc9) as Debug would print them.
+    assert!(!debug.contains("187, 59, 201"));
+    assert!(debug.contains("[redacted]"));
+}
+
+#[test]
+fn secrets_load_from_env_and_files() {
+    let dir = std::env::temp_dir().join(format!("hmacgw-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("key.b64"), format!("{KEY_B64}\n")).unwrap();
+    std::fs::write(dir.join("key.txt"), "a-utf8-secret-that-is-long-enough-for-hmac\n").unwrap();
+    // SAFETY-free: tests in this file do not read this variable concurrently.
+    let var = format!("HMACGW_TEST_KEY_{}", std::process::id());
+    let yaml = verify_yaml("echo", "", "").replace(
+        &format!("other: {{ value: \"{}\", encoding: base64 }}", common::OTHER_KEY_B64),
+        &format!(
+            "other: {{ file: key.b64, encoding: base64 }}\n  text: {{ file: key.txt }}\n  env-key: {{ env: {var} }}"
+        ),
+    );
+    let err = Config::from_yaml(&yaml, "gw.yaml", &dir).unwrap_err().to_string();
+    assert!(err.contains(&var), "{err}");
+    // Rust 2024 makes set_var unsafe; the project forbids unsafe, so run a child.
+    let exe = env!("CARGO_BIN_EXE_hmac-gateway");
+    std::fs::write(dir.join("gw.yaml"), &yaml).unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["check", "--config"])
+        .arg(dir.join("gw.yaml"))
+        .env(&var, "x".repeat(40))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("file key.b64") && stdout.contains("resolves (64 bytes)"), "{stdout}");
+    assert!(stdout.contains("file key.txt") && stdout.contains("resolves (42 bytes)"), "{stdout}");
+    assert!(stdout.contains(&format!("env {var}")) && stdout.contains("resolves (40 bytes)"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_shipped_demo_config_is_valid() {
+    let config = Config::load(Path::new("gateway.yaml")).unwrap();
+    let names: Vec<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["ingress", "egress"]);
+    assert!(config.route("site-api").is_some() && config.route("call-host").is_some());
+}
