@@ -68,23 +68,21 @@ fn build_client(up: &HttpUpstream, timeouts: &Timeouts) -> Result<HttpsClient, t
 /// Connect timeouts → 504; TLS failures → 502 `upstream_tls_error`;
 /// everything else (refused, reset, malformed response) → 502.
 fn classify(name: &str, err: &hyper_util::client::legacy::Error) -> Rejection {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                tracing::warn!(upstream = name, "upstream connect timed out");
-                return Rejection::UpstreamTimeout;
-            }
-            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
-                tracing::warn!(upstream = name, error = %io, "upstream TLS handshake failed");
-                return Rejection::UpstreamTls;
-            }
-        }
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
         if e.is::<rustls::Error>() {
             tracing::warn!(upstream = name, error = %e, "upstream TLS handshake failed");
             return Rejection::UpstreamTls;
         }
-        source = e.source();
+        next = match e.downcast_ref::<std::io::Error>() {
+            Some(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                tracing::warn!(upstream = name, "upstream connect timed out");
+                return Rejection::UpstreamTimeout;
+            }
+            // io::Error::source() skips the wrapped error itself; descend into it.
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
     }
     tracing::warn!(upstream = name, error = %ErrorChain(err), "upstream request failed");
     Rejection::UpstreamUnavailable
