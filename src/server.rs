@@ -1,26 +1,31 @@
-//! Listeners and connections: accept, serve HTTP/1.1 and h2c with hyper,
-//! drain gracefully on shutdown.
+//! Listeners and connections. Accept loops hand each connection to one of
+//! `workers` threads, round robin; every worker runs a single-threaded event
+//! loop with its own upstream pools, so a request never hops threads (the
+//! cross-thread wake-ups of a work-stealing runtime cost more CPU than the
+//! signature check itself). Shutdown drains in-flight requests.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{Config, Timeouts};
-use crate::proxy::{Conn, Proxy};
+use crate::proxy::{Conn, Proxy, Shared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("listener `{name}` cannot bind {addr}: {source}")]
     Bind { name: String, addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start worker thread: {0}")]
+    Worker(std::io::Error),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
 }
@@ -29,7 +34,7 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct RunningGateway {
     addrs: Vec<(String, SocketAddr)>,
-    proxy: Arc<Proxy>,
+    shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     supervisor: tokio::task::JoinHandle<()>,
 }
@@ -44,8 +49,8 @@ impl RunningGateway {
         &self.addrs
     }
 
-    pub fn proxy(&self) -> &Arc<Proxy> {
-        &self.proxy
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace
@@ -56,10 +61,17 @@ impl RunningGateway {
     }
 }
 
-/// Binds every listener, then serves in background tasks.
+/// A connection on its way from an accept loop to a worker.
+struct Accepted {
+    stream: std::net::TcpStream,
+    conn: Conn,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Binds every listener, starts the workers, then serves in the background.
 pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     let config = Arc::new(config);
-    let proxy = Arc::new(Proxy::new(config.clone())?);
+    let shared = Arc::new(Shared::new(config.clone()));
     let mut bound = Vec::new();
     for (index, listener) in config.listeners.iter().enumerate() {
         let tcp = TcpListener::bind(listener.bind).await.map_err(|source| ServerError::Bind {
@@ -71,35 +83,61 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         tracing::info!(listener = %listener.name, %addr, routes = listener.routes.len(), "listening");
         bound.push((listener.name.clone(), addr, index, tcp));
     }
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (stop, stop_rx) = watch::channel(false);
+    let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
+    let mut senders = Vec::new();
+    let mut threads = Vec::new();
+    for id in 0..config.workers {
+        let proxy = Arc::new(Proxy::new(shared.clone())?);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = Worker {
+            proxy,
+            builder: http_builder(&config.timeouts),
+            shutdown: shutdown_rx.clone(),
+            drain: drain_tx.clone(),
+        };
+        let stop_rx = stop_rx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("hmacgw-worker-{id}"))
+            .spawn(move || worker.run(rx, stop_rx))
+            .map_err(ServerError::Worker)?;
+        senders.push(tx);
+        threads.push(thread);
+    }
+    drop(drain_tx);
+    let senders: Arc<[mpsc::UnboundedSender<Accepted>]> = senders.into();
+    let next = Arc::new(AtomicUsize::new(0));
     let addrs = bound.iter().map(|(n, a, _, _)| (n.clone(), *a)).collect();
-    let (shutdown, signal) = watch::channel(false);
-    let builder = http_builder(&config.timeouts);
-    let graceful = Arc::new(GracefulShutdown::new());
     let mut loops = JoinSet::new();
     for (_, _, index, tcp) in bound {
         let accept = AcceptLoop {
             tcp,
             listener: index,
-            proxy: proxy.clone(),
-            builder: builder.clone(),
-            graceful: graceful.clone(),
+            workers: senders.clone(),
+            next: next.clone(),
             permits: Arc::new(Semaphore::new(config.limits.max_connections)),
         };
-        loops.spawn(accept.run(signal.clone()));
+        loops.spawn(accept.run(shutdown_rx.clone()));
     }
+    drop(senders);
     let grace = config.timeouts.shutdown_grace;
     let supervisor = tokio::spawn(async move {
         loops.join_all().await;
-        drain(graceful, grace).await;
+        // Every connection task holds a drain sender; recv() ends when all are gone.
+        if tokio::time::timeout(grace, drain_rx.recv()).await.is_err() {
+            tracing::warn!(?grace, "connections still open after the shutdown grace period; closing them");
+        }
+        let _ = stop.send(true);
+        let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
     });
-    Ok(RunningGateway { addrs, proxy, shutdown, supervisor })
+    Ok(RunningGateway { addrs, shared, shutdown, supervisor })
 }
 
-async fn drain(graceful: Arc<GracefulShutdown>, grace: Duration) {
-    let Ok(graceful) = Arc::try_unwrap(graceful) else { return };
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(?grace, "connections still open after the shutdown grace period; closing them");
-    }
+/// Resolves once the flag is set (or its sender is gone).
+async fn signalled(flag: &mut watch::Receiver<bool>) {
+    // Drop the borrow guard here: it must not live across an await.
+    let _ = flag.wait_for(|set| *set).await;
 }
 
 fn http_builder(timeouts: &Timeouts) -> auto::Builder<TokioExecutor> {
@@ -112,9 +150,8 @@ fn http_builder(timeouts: &Timeouts) -> auto::Builder<TokioExecutor> {
 struct AcceptLoop {
     tcp: TcpListener,
     listener: usize,
-    proxy: Arc<Proxy>,
-    builder: auto::Builder<TokioExecutor>,
-    graceful: Arc<GracefulShutdown>,
+    workers: Arc<[mpsc::UnboundedSender<Accepted>]>,
+    next: Arc<AtomicUsize>,
     permits: Arc<Semaphore>,
 }
 
@@ -125,21 +162,22 @@ impl AcceptLoop {
             // At the connection limit, stop accepting: the kernel backlog holds
             // newcomers until a slot frees up.
             let permit = tokio::select! {
-                _ = shutdown.changed() => break,
+                _ = signalled(&mut shutdown) => break,
                 permit = self.permits.clone().acquire_owned() => match permit {
                     Ok(p) => p,
                     Err(_) => break,
                 },
             };
             let accepted = tokio::select! {
-                _ = shutdown.changed() => break,
+                _ = signalled(&mut shutdown) => break,
                 accepted = self.tcp.accept() => accepted,
             };
-            match accepted {
+            match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
-                    let _ = stream.set_nodelay(true);
-                    self.serve(stream, peer, permit);
+                    let conn = Conn { listener: self.listener, peer, https: false };
+                    let worker = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+                    let _ = self.workers[worker].send(Accepted { stream, conn, _permit: permit });
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -150,21 +188,65 @@ impl AcceptLoop {
             }
         }
     }
+}
 
-    fn serve(&self, stream: tokio::net::TcpStream, peer: SocketAddr, permit: tokio::sync::OwnedSemaphorePermit) {
-        let conn = Conn { listener: self.listener, peer, https: false };
+/// One worker thread: a current-thread runtime serving the connections it is
+/// handed until the channel closes, then waiting for the supervisor's stop.
+struct Worker {
+    proxy: Arc<Proxy>,
+    builder: auto::Builder<TokioExecutor>,
+    shutdown: watch::Receiver<bool>,
+    drain: mpsc::Sender<()>,
+}
+
+impl Worker {
+    fn run(self, mut connections: mpsc::UnboundedReceiver<Accepted>, mut stop: watch::Receiver<bool>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "worker runtime failed to start");
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            while let Some(accepted) = connections.recv().await {
+                self.serve(accepted);
+            }
+            drop(self);
+            signalled(&mut stop).await;
+        });
+    }
+
+    fn serve(&self, accepted: Accepted) {
+        let Accepted { stream, conn, _permit } = accepted;
+        let stream = match tokio::net::TcpStream::from_std(stream) {
+            Ok(s) => s,
+            Err(e) => return tracing::warn!(error = %e, "cannot register connection"),
+        };
+        let _ = stream.set_nodelay(true);
         let proxy = self.proxy.clone();
         let service = service_fn(move |request| {
             let proxy = proxy.clone();
             async move { Ok::<_, Infallible>(proxy.handle(conn, request).await) }
         });
-        let connection = self.builder.serve_connection(TokioIo::new(stream), service).into_owned();
-        let connection = self.graceful.watch(connection);
+        let builder = self.builder.clone();
+        let mut shutdown = self.shutdown.clone();
+        let drain = self.drain.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = signalled(&mut shutdown) => {
+                    // Finish the request in flight, refuse keep-alive, send GOAWAY.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
             }
-            drop(permit);
+            drop((drain, _permit));
         });
     }
 }

@@ -57,7 +57,8 @@ async fn tls_upstream() -> TlsUpstream {
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let leaf_key = KeyPair::generate().unwrap();
     let leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&leaf_key, &ca).unwrap();
-    let dir = std::env::temp_dir().join(format!("hmacgw-tls-{}-{}", std::process::id(), leaf_key.serialize_der().len()));
+    let dir =
+        std::env::temp_dir().join(format!("hmacgw-tls-{}-{}", std::process::id(), leaf_key.serialize_der().len()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca_path = dir.join(format!("ca-{}.pem", rand_suffix()));
     std::fs::write(&ca_path, ca.pem()).unwrap();

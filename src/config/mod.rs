@@ -35,6 +35,8 @@ pub struct Config {
     pub replay: ReplaySettings,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// Worker threads, each running its own event loop and upstream pools.
+    pub workers: usize,
     /// Things that work but should not go to production (inline secrets).
     pub warnings: Vec<String>,
 }
@@ -236,13 +238,45 @@ impl Default for Timeouts {
 
 /// Lowercase host, default port dropped: the form `@authority` is signed in.
 pub fn normalize_authority(authority: &Authority, https: bool) -> Option<Authority> {
-    let default = if https { 443 } else { 80 };
-    let host = authority.host().to_ascii_lowercase();
-    let text = match authority.port_u16() {
-        Some(port) if port != default => format!("{host}:{port}"),
-        _ => host,
+    normalize_host(authority.as_str(), https)?.parse().ok()
+}
+
+/// Checks and normalises a `Host` value or URI authority: lowercase host,
+/// default port dropped. `None` for anything that is not `host[:port]`
+/// (user info, paths, spaces, bare IPv6, bad ports).
+pub fn normalize_host(raw: &str, https: bool) -> Option<String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b);
+    if raw.is_empty() || !raw.bytes().all(allowed) {
+        return None;
+    }
+    let (host, port) = if raw.starts_with('[') {
+        let end = raw.find(']')?;
+        (
+            &raw[..=end],
+            raw[end + 1..].strip_prefix(':').map_or(if raw.len() == end + 1 { Some("") } else { None }, Some)?,
+        )
+    } else {
+        match raw.split_once(':') {
+            Some((h, p)) => (h, p),
+            None => (raw, ""),
+        }
     };
-    text.parse().ok()
+    if host.is_empty() || (!host.starts_with('[') && host.contains([':', '[', ']'])) {
+        return None;
+    }
+    let default = if https { 443 } else { 80 };
+    let mut out = host.to_ascii_lowercase();
+    if !port.is_empty() {
+        let number: u16 = port.parse().ok()?;
+        if !port.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if number != default {
+            out.push(':');
+            out.push_str(port);
+        }
+    }
+    Some(out)
 }
 
 /// One problem in a config file, at a line and column.
@@ -279,5 +313,32 @@ impl fmt::Display for ProblemList<'_> {
             write!(f, "{p}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_host;
+
+    #[test]
+    fn hosts_normalise_to_the_signed_form() {
+        let ok = [
+            ("Example.COM", false, "example.com"),
+            ("example.com:80", false, "example.com"),
+            ("example.com:443", true, "example.com"),
+            ("example.com:443", false, "example.com:443"),
+            ("example.com:", false, "example.com"),
+            ("127.0.0.1:8080", false, "127.0.0.1:8080"),
+            ("[::1]:8080", false, "[::1]:8080"),
+            ("[::1]", true, "[::1]"),
+        ];
+        for (raw, https, want) in ok {
+            assert_eq!(normalize_host(raw, https).as_deref(), Some(want), "{raw}");
+        }
+        for bad in
+            ["", "a b", "user@host", "host/path", "::1", "host:99999", "host:+80", "[::1]x", "host:80:80", "[::1"]
+        {
+            assert_eq!(normalize_host(bad, false), None, "{bad}");
+        }
     }
 }

@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub replay: Option<RawReplay>,
     pub limits: Option<RawLimits>,
     pub timeouts: Option<RawTimeouts>,
+    pub workers: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

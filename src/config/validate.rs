@@ -102,6 +102,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         replay: build_replay(ctx, &raw),
         limits,
         timeouts,
+        workers: build_workers(ctx, &raw),
         warnings: Vec::new(),
     }
 }
@@ -254,6 +255,20 @@ fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig) -> ReplaySettings {
         }
     }
     settings
+}
+
+fn build_workers(ctx: &mut Ctx<'_>, raw: &RawConfig) -> usize {
+    let default = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match &raw.workers {
+        None => default,
+        Some(n) => match usize::try_from(n.value) {
+            Ok(v) if (1..=1024).contains(&v) => v,
+            _ => {
+                ctx.on(n, "workers must be between 1 and 1024");
+                default
+            }
+        },
+    }
 }
 
 fn build_limits(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Limits {

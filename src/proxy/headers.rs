@@ -30,14 +30,20 @@ const IDENTITY: [&str; 2] = ["x-consumer-id", "x-credential-identifier"];
 /// Removes hop-by-hop fields, every field named in `Connection`, and
 /// `Upgrade` (tunnels are not proxied).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    // Most requests carry no Connection header: skip the parsing then.
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     headers.remove(header::UPGRADE);
@@ -46,14 +52,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Drops client-sent copies of the identity headers, including spellings an
 /// upstream framework may fold into the same name (`X_Consumer_ID`).
 pub fn strip_identity_spoofs(headers: &mut HeaderMap) {
-    let spoofs: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            let folded = name.as_str().replace('_', "-");
-            IDENTITY.contains(&folded.as_str())
-        })
-        .cloned()
-        .collect();
+    let is_spoof = |name: &HeaderName| {
+        let name = name.as_str().as_bytes();
+        IDENTITY
+            .iter()
+            .any(|id| id.len() == name.len() && id.bytes().zip(name).all(|(a, b)| a == *b || (a == b'-' && *b == b'_')))
+    };
+    if !headers.keys().any(is_spoof) {
+        return;
+    }
+    let spoofs: Vec<HeaderName> = headers.keys().filter(|n| is_spoof(n)).cloned().collect();
     for name in spoofs {
         headers.remove(name);
     }

@@ -25,13 +25,36 @@ use crate::error::Rejection;
 use crate::replay::ReplayStore;
 use crate::upstream::UpstreamClients;
 
-/// Everything a request needs, built once per configuration.
+/// State every worker thread shares, built once per configuration.
 #[derive(Debug)]
-pub struct Proxy {
+pub struct Shared {
     config: Arc<Config>,
     replay: ReplayStore,
-    upstreams: UpstreamClients,
     ids: RequestIds,
+}
+
+impl Shared {
+    pub fn new(config: Arc<Config>) -> Self {
+        Self { replay: ReplayStore::from_settings(&config.replay), ids: RequestIds::new(), config }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn replay_store(&self) -> &ReplayStore {
+        &self.replay
+    }
+}
+
+/// One worker thread's request handler: the shared state plus upstream
+/// connection pools owned by that thread, so a request and its upstream
+/// exchange never hop threads.
+#[derive(Debug)]
+pub struct Proxy {
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+    upstreams: UpstreamClients,
 }
 
 /// Facts about the connection a request arrived on.
@@ -44,21 +67,9 @@ pub struct Conn {
 }
 
 impl Proxy {
-    pub fn new(config: Arc<Config>) -> Result<Self, crate::tls::TlsError> {
-        Ok(Self {
-            replay: ReplayStore::from_settings(&config.replay),
-            upstreams: UpstreamClients::new(&config)?,
-            ids: RequestIds::new(),
-            config,
-        })
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    pub fn replay_store(&self) -> &ReplayStore {
-        &self.replay
+    pub fn new(shared: Arc<Shared>) -> Result<Self, crate::tls::TlsError> {
+        let config = shared.config.clone();
+        Ok(Self { upstreams: UpstreamClients::new(&config)?, config, shared })
     }
 
     /// Handles one request; never fails: rejections become JSON responses.
@@ -66,7 +77,7 @@ impl Proxy {
         let (parts, body) = request.into_parts();
         let request_id = match parts.headers.get(headers::X_REQUEST_ID) {
             Some(id) if is_sane_request_id(id) => id.clone(),
-            _ => self.ids.next(),
+            _ => self.shared.ids.next(),
         };
         let routes = &self.config.listeners[conn.listener].routes;
         let mut accept_signature = None;
@@ -113,17 +124,12 @@ fn inbound_authority(parts: &Parts, https: bool) -> Result<String, Rejection> {
     if hosts.next().is_some() {
         return Err(bad("more than one Host header"));
     }
-    let authority = match (parts.uri.authority(), host) {
-        (Some(a), _) => a.clone(),
-        (None, Some(h)) => h.to_str().ok().and_then(|h| h.parse().ok()).ok_or_else(|| bad("invalid Host header"))?,
+    let raw = match (parts.uri.authority(), host) {
+        (Some(a), _) => a.as_str(),
+        (None, Some(h)) => h.to_str().map_err(|_| bad("invalid Host header"))?,
         (None, None) => return Err(bad("missing Host header")),
     };
-    if authority.as_str().contains('@') {
-        return Err(bad("user info is not allowed in the authority"));
-    }
-    crate::config::normalize_authority(&authority, https)
-        .map(|a| a.as_str().to_owned())
-        .ok_or_else(|| bad("invalid Host header"))
+    crate::config::normalize_host(raw, https).ok_or_else(|| bad("invalid Host header"))
 }
 
 /// An inbound id is kept (so a chain of gateways logs one id) only if it is
@@ -151,8 +157,14 @@ impl RequestIds {
     }
 
     fn next(&self) -> HeaderValue {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let text = format!("{:012x}{:010x}", self.prefix, n & 0xff_ffff_ffff);
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
+        // 12 hex digits of prefix, 10 of counter: no formatting machinery.
+        let value = (u128::from(self.prefix) << 40) | u128::from(n & 0xff_ffff_ffff);
+        let mut text = [0u8; 22];
+        for (i, byte) in text.iter_mut().enumerate() {
+            *byte = HEX[((value >> (4 * (21 - i))) & 0xf) as usize];
+        }
+        HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
 }

@@ -60,7 +60,7 @@ pub(super) async fn run(
         // Remember the nonce for as long as `created` stays inside max_age.
         let remaining = accepted.created.saturating_add(rules.max_age as i64).saturating_sub(rules.now);
         let ttl = std::time::Duration::from_secs(u64::try_from(remaining).unwrap_or(0) + 1);
-        if ctx.proxy.replay.claim(&accepted.keyid, nonce, ttl).await? == Claim::Replayed {
+        if ctx.proxy.shared.replay.claim(&accepted.keyid, nonce, ttl).await? == Claim::Replayed {
             return Err(AuthError::Replayed.into());
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod digest;
 pub mod rfc9421;
+pub mod sf;
 
 use std::fmt;
 

@@ -22,7 +22,7 @@ pub type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Builds the signature base (section 2.5): one line per covered component,
 /// then the `@signature-params` line, LF-separated, no trailing LF.
-pub fn signature_base(view: &MessageView<'_>, params: &SignatureParams) -> Result<Vec<u8>, AuthError> {
+pub fn signature_base(view: &MessageView<'_>, params: &SignatureParams<'_>) -> Result<Vec<u8>, AuthError> {
     let mut base = Vec::with_capacity(256);
     for component in &params.components {
         base.push(b'"');
@@ -57,7 +57,7 @@ pub fn sign(
     view: &MessageView<'_>,
     key: &HmacSha256,
     label: &str,
-    params: &SignatureParams,
+    params: &SignatureParams<'_>,
 ) -> Result<SignatureHeaders, AuthError> {
     let base = signature_base(view, params)?;
     let tag = mac(key, &base);

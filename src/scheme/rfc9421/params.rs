@@ -1,29 +1,31 @@
 //! `Signature-Input` / `Signature` parsing and `@signature-params`
 //! serialisation (RFC 9421 sections 2.3, 4.1, 4.2).
 
-use sfv::{BareItem, Dictionary, InnerList, Item, KeyRef, ListEntry, ListSerializer, Parser};
+use std::borrow::Cow;
 
 use super::Component;
 use crate::scheme::AuthError;
+use crate::scheme::sf::{self, Bare, Item, Member};
 
 /// Longest nonce accepted, so the replay store's memory per entry is bounded.
 pub const MAX_NONCE_LEN: usize = 256;
 
 /// The metadata of one signature, with the exact `@signature-params` value.
+/// Borrows from the request's header bytes where it can.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignatureParams {
+pub struct SignatureParams<'a> {
     pub components: Vec<Component>,
     pub created: Option<i64>,
     pub expires: Option<i64>,
-    pub nonce: Option<String>,
-    pub alg: Option<String>,
-    pub keyid: Option<String>,
-    pub tag: Option<String>,
+    pub nonce: Option<Cow<'a, str>>,
+    pub alg: Option<Cow<'a, str>>,
+    pub keyid: Option<Cow<'a, str>>,
+    pub tag: Option<Cow<'a, str>>,
     /// Canonical serialisation of the inner list: the `@signature-params` line.
     pub serialized: String,
 }
 
-impl SignatureParams {
+impl SignatureParams<'_> {
     pub fn covers(&self, component: &Component) -> bool {
         self.components.contains(component)
     }
@@ -33,72 +35,73 @@ impl SignatureParams {
 /// understood is kept with its reason, so that an unrelated signature (say an
 /// ed25519 one for another hop) does not spoil the one meant for us.
 #[derive(Debug, Clone)]
-pub struct Candidate {
-    pub label: String,
-    pub keyid: Option<String>,
-    pub parsed: Result<(SignatureParams, Vec<u8>), String>,
+pub struct Candidate<'a> {
+    pub label: &'a str,
+    pub keyid: Option<Cow<'a, str>>,
+    pub parsed: Result<(SignatureParams<'a>, Vec<u8>), String>,
 }
 
-/// Parses both headers; each may span several field lines.
-pub fn parse_candidates(input: &[u8], signature: &[u8]) -> Result<Vec<Candidate>, AuthError> {
+/// Parses both headers (each the comma-joined field lines).
+pub fn parse_candidates<'a>(input: &'a [u8], signature: &'a [u8]) -> Result<Vec<Candidate<'a>>, AuthError> {
     let inputs = parse_dict(input, "Signature-Input")?;
-    let signatures = parse_dict(signature, "Signature")?;
+    let mut signatures = parse_dict(signature, "Signature")?;
     let candidates = inputs
-        .iter()
-        .map(|(label, entry)| {
-            let keyid = keyid_of(entry);
-            let parsed = parse_member(entry).and_then(|params| {
-                let sig = signature_bytes(signatures.get(label.as_str()))?;
-                Ok((params, sig))
-            });
-            Candidate { label: label.as_str().to_owned(), keyid, parsed }
+        .into_iter()
+        .map(|(label, member)| {
+            let keyid = keyid_of(&member);
+            let sig = signatures.iter_mut().find(|(l, _)| *l == label).map(|(_, m)| std::mem::replace(m, empty()));
+            let parsed = parse_member(member).and_then(|params| Ok((params, signature_bytes(sig)?)));
+            Candidate { label, keyid, parsed }
         })
         .collect();
     Ok(candidates)
 }
 
-fn parse_dict(value: &[u8], header: &str) -> Result<Dictionary, AuthError> {
-    Parser::new(value)
-        .parse_dictionary()
+fn empty() -> Member<'static> {
+    Member::InnerList(Vec::new(), Vec::new())
+}
+
+fn parse_dict<'a>(value: &'a [u8], header: &str) -> Result<sf::Dictionary<'a>, AuthError> {
+    sf::parse_dictionary(value)
         .map_err(|e| AuthError::Malformed(format!("{header} is not a structured-field dictionary: {e}")))
 }
 
-fn keyid_of(entry: &ListEntry) -> Option<String> {
-    let ListEntry::InnerList(list) = entry else {
-        return None;
-    };
-    match list.params.get("keyid") {
-        Some(BareItem::String(s)) => Some(s.as_str().to_owned()),
+fn keyid_of<'a>(member: &Member<'a>) -> Option<Cow<'a, str>> {
+    let Member::InnerList(_, params) = member else { return None };
+    params.iter().find(|(k, _)| *k == "keyid").and_then(|(_, v)| match v {
+        Bare::String(s) => Some(s.clone()),
         _ => None,
-    }
+    })
 }
 
-fn signature_bytes(entry: Option<&ListEntry>) -> Result<Vec<u8>, String> {
-    match entry {
-        Some(ListEntry::Item(Item { bare_item: BareItem::ByteSequence(bytes), .. })) => Ok(bytes.clone()),
+fn signature_bytes(member: Option<Member<'_>>) -> Result<Vec<u8>, String> {
+    match member {
+        Some(Member::Item(Item { bare: Bare::Bytes(bytes), .. })) => Ok(bytes),
         Some(_) => Err("the Signature member must be a byte sequence".into()),
         None => Err("no Signature member with the same label".into()),
     }
 }
 
-fn parse_member(entry: &ListEntry) -> Result<SignatureParams, String> {
-    let ListEntry::InnerList(list) = entry else {
+fn parse_member(member: Member<'_>) -> Result<SignatureParams<'_>, String> {
+    let Member::InnerList(items, list_params) = member else {
         return Err("a Signature-Input member must be an inner list".into());
     };
-    let mut components = Vec::with_capacity(list.items.len());
-    for item in &list.items {
-        let BareItem::String(id) = &item.bare_item else {
+    let mut components = Vec::with_capacity(items.len());
+    for item in &items {
+        let Bare::String(id) = &item.bare else {
             return Err("component identifiers must be strings".into());
         };
         if !item.params.is_empty() {
-            return Err(format!("component parameters on {:?} are not supported", id.as_str()));
+            return Err(format!("component parameters on {id:?} are not supported"));
         }
-        let component = Component::parse(id.as_str())?;
+        let component = Component::parse(id)?;
         if components.contains(&component) {
-            return Err(format!("component {:?} is listed twice", id.as_str()));
+            return Err(format!("component {id:?} is listed twice"));
         }
         components.push(component);
     }
+    let mut serialized = String::with_capacity(128);
+    sf::serialize_inner_list(&items, &list_params, &mut serialized);
     let mut params = SignatureParams {
         components,
         created: None,
@@ -107,96 +110,89 @@ fn parse_member(entry: &ListEntry) -> Result<SignatureParams, String> {
         alg: None,
         keyid: None,
         tag: None,
-        serialized: serialize_inner_list(list),
+        serialized,
     };
-    for (key, value) in &list.params {
-        read_param(&mut params, key.as_str(), value)?;
+    for (key, value) in list_params {
+        read_param(&mut params, key, value)?;
     }
     Ok(params)
 }
 
-fn read_param(params: &mut SignatureParams, key: &str, value: &BareItem) -> Result<(), String> {
-    let int = || match value {
-        BareItem::Integer(i) => Ok(i64::from(*i)),
+fn read_param<'a>(params: &mut SignatureParams<'a>, key: &str, value: Bare<'a>) -> Result<(), String> {
+    let int = |v: &Bare<'_>| match v {
+        Bare::Integer(i) => Ok(*i),
         _ => Err(format!("parameter {key} must be an integer")),
     };
-    let string = || match value {
-        BareItem::String(s) => Ok(s.as_str().to_owned()),
+    let string = |v: Bare<'a>| match v {
+        Bare::String(s) => Ok(s),
         _ => Err(format!("parameter {key} must be a string")),
     };
     match key {
-        "created" => params.created = Some(int()?),
-        "expires" => params.expires = Some(int()?),
+        "created" => params.created = Some(int(&value)?),
+        "expires" => params.expires = Some(int(&value)?),
         "nonce" => {
-            let nonce = string()?;
+            let nonce = string(value)?;
             if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN {
                 return Err(format!("nonce must be 1 to {MAX_NONCE_LEN} characters"));
             }
             params.nonce = Some(nonce);
         }
-        "alg" => params.alg = Some(string()?),
-        "keyid" => params.keyid = Some(string()?),
-        "tag" => params.tag = Some(string()?),
+        "alg" => params.alg = Some(string(value)?),
+        "keyid" => params.keyid = Some(string(value)?),
+        "tag" => params.tag = Some(string(value)?),
         // Unknown parameters are covered by @signature-params; keep them.
         _ => {}
     }
     Ok(())
 }
 
-/// Serialises an inner list exactly as it appears after `label=`.
-pub fn serialize_inner_list(list: &InnerList) -> String {
-    let mut ser = ListSerializer::new();
-    {
-        let mut inner = ser.inner_list();
-        inner.items(&list.items);
-        let _ = inner.finish().parameters(&list.params);
-    }
-    ser.finish().unwrap_or_default()
-}
-
 /// Builds the inner list a signer emits. Parameter order is fixed so the
-/// output is stable: created, expires, nonce, alg, keyid, tag.
+/// output is stable: created, nonce, alg, keyid.
 pub fn build_params(
     components: &[Component],
     created: i64,
     nonce: Option<&str>,
     keyid: &str,
     alg: Option<&str>,
-) -> Result<SignatureParams, String> {
-    let items = components
-        .iter()
-        .map(|c| sfv::String::from_string(c.name().to_owned()).map(Item::new))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("component name is not a valid string: {}", e.0))?;
-    let mut list = InnerList::new(items);
-    let mut put = |key: &'static str, value: BareItem| {
-        list.params.insert(KeyRef::constant(key).to_owned(), value);
+) -> Result<SignatureParams<'static>, String> {
+    let printable = |what: &str, s: &str| {
+        if s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            Ok(())
+        } else {
+            Err(format!("{what} {s:?} cannot be sent in Signature-Input (printable ASCII only)"))
+        }
     };
-    put("created", BareItem::Integer(sf_int(created)?));
-    let string = |s: &str| {
-        sfv::String::from_string(s.to_owned())
-            .map(BareItem::String)
-            .map_err(|e| format!("{s:?} cannot be sent in Signature-Input: {}", e.0))
-    };
+    printable("keyid", keyid)?;
+    let items: Vec<Item<'_>> =
+        components.iter().map(|c| Item { bare: Bare::String(Cow::Borrowed(c.name())), params: Vec::new() }).collect();
+    let mut list_params = vec![("created", Bare::Integer(created))];
     if let Some(nonce) = nonce {
-        put("nonce", string(nonce)?);
+        printable("nonce", nonce)?;
+        list_params.push(("nonce", Bare::String(Cow::Borrowed(nonce))));
     }
     if let Some(alg) = alg {
-        put("alg", string(alg)?);
+        list_params.push(("alg", Bare::String(Cow::Borrowed(alg))));
     }
-    put("keyid", string(keyid)?);
-    parse_member(&ListEntry::InnerList(list))
-}
-
-fn sf_int(value: i64) -> Result<sfv::Integer, String> {
-    sfv::Integer::try_from(value).map_err(|_| format!("{value} is out of structured-field range"))
+    list_params.push(("keyid", Bare::String(Cow::Borrowed(keyid))));
+    let mut serialized = String::with_capacity(128);
+    sf::serialize_inner_list(&items, &list_params, &mut serialized);
+    Ok(SignatureParams {
+        components: components.to_vec(),
+        created: Some(created),
+        expires: None,
+        nonce: nonce.map(|n| Cow::Owned(n.to_owned())),
+        alg: alg.map(|a| Cow::Owned(a.to_owned())),
+        keyid: Some(Cow::Owned(keyid.to_owned())),
+        tag: None,
+        serialized,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn only(input: &str, sig: &str) -> Candidate {
+    fn only<'a>(input: &'a str, sig: &'a str) -> Candidate<'a> {
         let mut all = parse_candidates(input.as_bytes(), sig.as_bytes()).expect("parses");
         assert_eq!(all.len(), 1);
         all.remove(0)
@@ -232,8 +228,8 @@ mod tests {
     fn several_labels_and_field_lines() {
         let input = b"a=(\"@method\");keyid=\"x\", b=(\"@path\");keyid=\"y\"";
         let all = parse_candidates(input, b"a=:AA==:, b=:AQ==:").expect("parses");
-        let labels: Vec<_> = all.iter().map(|c| c.keyid.clone().unwrap_or_default()).collect();
-        assert_eq!(labels, ["x", "y"]);
+        let keyids: Vec<_> = all.iter().map(|c| c.keyid.clone().unwrap_or_default()).collect();
+        assert_eq!(keyids, ["x", "y"]);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Choosing and checking one signature against a route's rules.
 
+use std::borrow::Cow;
+
 use hmac::Mac as _;
 
 use super::{ALG, Candidate, Component, HmacSha256, MessageView, SignatureParams, signature_base};
@@ -22,10 +24,10 @@ pub struct Rules<'a> {
 
 /// A signature that verified, with what the proxy needs next.
 #[derive(Debug)]
-pub struct Accepted<'k, K> {
+pub struct Accepted<'k, 'a, K> {
     pub key: &'k K,
-    pub keyid: String,
-    pub nonce: Option<String>,
+    pub keyid: Cow<'a, str>,
+    pub nonce: Option<Cow<'a, str>>,
     pub created: i64,
     pub covers_digest: bool,
 }
@@ -35,13 +37,13 @@ pub struct Accepted<'k, K> {
 /// preferred when several labels are present. Whether the owner is allowed is
 /// decided by the caller after this returns, so an attacker learns nothing
 /// about keys from a 403 without a valid MAC.
-pub fn verify<'k, K>(
+pub fn verify<'k, 'a, K>(
     view: &MessageView<'_>,
-    candidates: &[Candidate],
+    candidates: &[Candidate<'a>],
     rules: &Rules<'_>,
     lookup: impl Fn(&str) -> Option<(&'k K, &'k HmacSha256, bool)>,
-) -> Result<Accepted<'k, K>, AuthError> {
-    let known = |c: &&Candidate| c.keyid.as_deref().and_then(&lookup);
+) -> Result<Accepted<'k, 'a, K>, AuthError> {
+    let known = |c: &&Candidate<'a>| c.keyid.as_deref().and_then(&lookup);
     let chosen = candidates
         .iter()
         .find(|c| known(c).is_some_and(|(_, _, allowed)| allowed))
@@ -73,7 +75,7 @@ fn unknown_key_mac() -> HmacSha256 {
 }
 
 /// Structural and time checks, done before any MAC work.
-fn check_params(params: &SignatureParams, rules: &Rules<'_>) -> Result<i64, AuthError> {
+fn check_params(params: &SignatureParams<'_>, rules: &Rules<'_>) -> Result<i64, AuthError> {
     let malformed = |m: &str| Err(AuthError::Malformed(m.to_owned()));
     if params.keyid.is_none() {
         return malformed("the keyid parameter is required");
