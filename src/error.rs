@@ -106,3 +106,55 @@ impl Rejection {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    /// The documented contract: status and code for every rejection.
+    #[test]
+    fn every_rejection_has_its_documented_status_and_code() {
+        let cases: Vec<(Rejection, u16, &str)> = vec![
+            (AuthError::MissingSignature.into(), 401, "missing_signature"),
+            (AuthError::Malformed("x".into()).into(), 401, "malformed_signature"),
+            (AuthError::InvalidSignature.into(), 401, "invalid_signature"),
+            (AuthError::Expired("x".into()).into(), 401, "signature_expired"),
+            (AuthError::Replayed.into(), 401, "replayed_request"),
+            (AuthError::MissingComponent(vec!["@path".into()]).into(), 401, "missing_component"),
+            (AuthError::DigestMismatch("x".into()).into(), 401, "digest_mismatch"),
+            (Rejection::ConsumerNotAllowed, 403, "consumer_not_allowed"),
+            (Rejection::BodyTooLarge(10), 413, "body_too_large"),
+            (Rejection::BodyTimeout(Duration::from_secs(1)), 408, "body_timeout"),
+            (Rejection::BadRequest("x".into()), 400, "bad_request"),
+            (Rejection::NoRoute, 404, "no_route"),
+            (Rejection::UpstreamUnavailable, 502, "upstream_unavailable"),
+            (Rejection::UpstreamTls, 502, "upstream_tls_error"),
+            (Rejection::UpstreamTimeout, 504, "upstream_timeout"),
+            (ReplayError::Full(1).into(), 503, "replay_cache_full"),
+            (Rejection::Internal, 500, "internal_error"),
+        ];
+        for (rejection, status, code) in cases {
+            assert_eq!(rejection.status().as_u16(), status, "{code}");
+            assert_eq!(rejection.code(), code);
+        }
+    }
+
+    #[tokio::test]
+    async fn responses_are_json_with_the_request_id() {
+        let accept = HeaderValue::from_static("sig1=(\"@method\");created");
+        let id = HeaderValue::from_static("abc123");
+        let response = Rejection::from(AuthError::InvalidSignature).into_response(&id, Some(&accept));
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(response.headers()["accept-signature"], accept);
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(json["error"], "invalid_signature");
+        assert_eq!(json["request_id"], "abc123");
+        assert_eq!(json["message"], "the signature did not verify");
+        // Only 401s advertise what to sign.
+        let forbidden = Rejection::ConsumerNotAllowed.into_response(&id, Some(&accept));
+        assert!(!forbidden.headers().contains_key("accept-signature"));
+    }
+}
