@@ -54,7 +54,9 @@ async fn python_signatures_verify_here() {
     let upstream = Upstream::start().await;
     let gw = gateway(&verify_yaml(&format!("http://{}", upstream.addr), "", "")).await;
     let addr = gw.addr("ingress").unwrap();
-    for (method, target, body) in [("GET", "/_functions/a?x=1&y=%20z", &b""[..]), ("POST", "/_functions/b", &b"{\"n\": 1}"[..])] {
+    for (method, target, body) in
+        [("GET", "/_functions/a?x=1&y=%20z", &b""[..]), ("POST", "/_functions/b", &b"{\"n\": 1}"[..])]
+    {
         let mut components = vec!["@method", "@authority", "@path", "@query"];
         if !body.is_empty() {
             components.push("content-digest");
@@ -98,11 +100,8 @@ async fn our_signatures_verify_in_python() {
         let req = if body.is_empty() { Req::get(egress, target) } else { Req::post(egress, target, body) };
         assert_eq!(send(egress, &req).await.status, StatusCode::OK);
         let seen = upstream.last();
-        let headers: serde_json::Map<String, Value> = seen
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), Value::from(v.to_str().unwrap())))
-            .collect();
+        let headers: serde_json::Map<String, Value> =
+            seen.headers.iter().map(|(n, v)| (n.as_str().to_owned(), Value::from(v.to_str().unwrap()))).collect();
         let mut spec = json!({
             "method": seen.method.as_str(), "url": format!("http://{}{}", upstream.addr, seen.target),
             "headers": headers, "body_b64": B64.encode(&seen.body), "key_b64": KEY_B64,
