@@ -51,6 +51,14 @@ impl Config {
 
     /// Validates YAML text; `source` names it in errors and relative secret
     /// and CA paths resolve against `base_dir`.
+    ///
+    /// ```
+    /// use hmac_gateway::config::Config;
+    /// let yaml = "listeners: [{ name: in, bind: \"127.0.0.1:0\" }]\nroutes: [{ name: r, listener: nowhere }]\n";
+    /// let err = Config::from_yaml(yaml, "gw.yaml", std::path::Path::new(".")).unwrap_err();
+    /// // Every problem carries file:line:column.
+    /// assert!(err.to_string().starts_with("gw.yaml:2:"), "{err}");
+    /// ```
     pub fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Self, ConfigError> {
         validate::from_yaml(text, source, base_dir)
     }
