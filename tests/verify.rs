@@ -276,3 +276,29 @@ async fn unknown_paths_get_404_json() {
     assert_eq!(got.error_code(), "no_route");
     assert_eq!(upstream.count(), 0);
 }
+
+#[tokio::test]
+async fn a_full_replay_cache_fails_closed_with_503() {
+    let upstream = Upstream::start().await;
+    // 16 shards of one entry each: a few requests fill one shard.
+    let yaml = verify_yaml(&format!("http://{}", upstream.addr), "", "replay: { store: memory, capacity: 16 }");
+    let gw = gateway(&yaml).await;
+    let addr = gw.addr("ingress").unwrap();
+    let mut accepted = 0;
+    let mut full = None;
+    for _ in 0..200 {
+        let got = send(addr, &signed(Req::get(addr, "/_functions/x"))).await;
+        match got.status {
+            StatusCode::OK => accepted += 1,
+            _ => {
+                full = Some(got);
+                break;
+            }
+        }
+    }
+    let full = full.expect("the cache never filled");
+    assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(full.error_code(), "replay_cache_full");
+    assert!((1..=16).contains(&accepted), "{accepted}");
+    assert_eq!(upstream.count(), accepted, "a request the cache could not record reached the upstream");
+}
