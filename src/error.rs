@@ -24,6 +24,8 @@ pub enum Rejection {
     BadRequest(std::borrow::Cow<'static, str>),
     #[error("no route matches this request")]
     NoRoute,
+    #[error("the path is not canonical: {0}")]
+    NonCanonicalPath(&'static str),
     #[error("the upstream could not be reached")]
     UpstreamUnavailable,
     #[error("the upstream's TLS certificate was not accepted")]
@@ -43,7 +45,7 @@ impl Rejection {
             Self::ConsumerNotAllowed => StatusCode::FORBIDDEN,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::NonCanonicalPath(_) => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::UpstreamUnavailable | Self::UpstreamTls => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -69,6 +71,7 @@ impl Rejection {
             Self::BodyTimeout(_) => "body_timeout",
             Self::BadRequest(_) => "bad_request",
             Self::NoRoute => "no_route",
+            Self::NonCanonicalPath(_) => "non_canonical_path",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamTls => "upstream_tls_error",
             Self::UpstreamTimeout => "upstream_timeout",
@@ -99,7 +102,10 @@ impl Rejection {
         {
             headers.insert("accept-signature", value.clone());
         }
-        if matches!(self, Self::BadRequest(_) | Self::BodyTooLarge(_) | Self::BodyTimeout(_)) {
+        if matches!(
+            self,
+            Self::BadRequest(_) | Self::NonCanonicalPath(_) | Self::BodyTooLarge(_) | Self::BodyTimeout(_)
+        ) {
             // The rest of the connection's bytes can no longer be trusted.
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -129,6 +135,7 @@ mod tests {
             (Rejection::BodyTimeout(Duration::from_secs(1)), 408, "body_timeout"),
             (Rejection::BadRequest("x".into()), 400, "bad_request"),
             (Rejection::NoRoute, 404, "no_route"),
+            (Rejection::NonCanonicalPath("x"), 400, "non_canonical_path"),
             (Rejection::UpstreamUnavailable, 502, "upstream_unavailable"),
             (Rejection::UpstreamTls, 502, "upstream_tls_error"),
             (Rejection::UpstreamTimeout, 504, "upstream_timeout"),

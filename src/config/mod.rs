@@ -136,9 +136,20 @@ pub struct Route {
     pub methods: Option<Vec<Method>>,
     pub strip_prefix: Option<String>,
     pub preserve_host: bool,
+    pub path_policy: PathPolicy,
     pub max_body_bytes: u64,
     pub upstream: Upstream,
     pub action: Action,
+}
+
+/// How request paths that could be read two ways are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathPolicy {
+    /// Refuse dot-segments, `//`, encoded `/` or `\`, `;`, controls, raw
+    /// non-ASCII and escaped unreserved characters (400 `non_canonical_path`).
+    Strict,
+    /// Forward whatever was signed, byte for byte.
+    Raw,
 }
 
 #[derive(Debug)]

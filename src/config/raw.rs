@@ -77,6 +77,7 @@ pub struct RawRoute {
     pub upstream: Spanned<String>,
     pub strip_prefix: Option<Spanned<String>>,
     pub preserve_host: Option<bool>,
+    pub path_policy: Option<Spanned<String>>,
     pub max_body_bytes: Option<u64>,
 }
 

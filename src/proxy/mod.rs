@@ -4,6 +4,8 @@ mod body;
 mod echo;
 mod forward;
 pub mod headers;
+mod hygiene;
+mod path;
 mod route;
 mod sign;
 mod verify;
@@ -20,7 +22,7 @@ use hyper::body::Incoming;
 pub use body::ProxyBody;
 pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
 
-use crate::config::{Action, Config};
+use crate::config::{Action, Config, PathPolicy};
 use crate::error::Rejection;
 use crate::replay::ReplayStore;
 use crate::upstream::UpstreamClients;
@@ -80,34 +82,40 @@ impl Proxy {
             _ => self.shared.ids.next(),
         };
         let routes = &self.config.listeners[conn.listener].routes;
-        let mut accept_signature = None;
-        let result = match inbound_authority(&parts, conn.https) {
-            Err(rejection) => Err(rejection),
-            Ok(authority) => {
-                match route::find(routes, Some(route::host_of(&authority)), &parts.method, parts.uri.path()) {
-                    None => Err(Rejection::NoRoute),
-                    Some(route) => {
-                        let ctx =
-                            forward::Ctx { proxy: self, conn, route, request_id: &request_id, authority: &authority };
-                        match &route.action {
-                            Action::Verify(policy) => {
-                                accept_signature = Some(&policy.accept_signature);
-                                verify::run(&ctx, policy, parts, body).await
-                            }
-                            Action::Sign(policy) => sign::run(&ctx, policy, parts, body).await,
-                        }
-                    }
+        let routed = hygiene::check(&parts, conn.https).and_then(|()| inbound_authority(&parts, conn.https)).and_then(
+            |authority| {
+                let host = Some(route::host_of(&authority));
+                let route = route::find(routes, host, &parts.method, parts.uri.path()).ok_or(Rejection::NoRoute)?;
+                if route.path_policy == PathPolicy::Strict {
+                    path::check_strict(parts.uri.path()).map_err(Rejection::NonCanonicalPath)?;
                 }
+                Ok((route, authority))
+            },
+        );
+        let (route, result) = match routed {
+            Err(rejection) => (None, Err(rejection)),
+            Ok((route, authority)) => {
+                let ctx = forward::Ctx { proxy: self, conn, route, request_id: &request_id, authority: &authority };
+                let result = match &route.action {
+                    Action::Verify(policy) => verify::run(&ctx, policy, parts, body).await,
+                    Action::Sign(policy) => sign::run(&ctx, policy, parts, body).await,
+                };
+                (Some(route), result)
             }
         };
         let mut response = result.unwrap_or_else(|rejection| {
             tracing::info!(
                 request_id = request_id.to_str().unwrap_or_default(),
+                route = route.map_or("", |r| r.name.as_str()),
                 status = rejection.status().as_u16(),
                 error = rejection.code(),
                 reason = %rejection,
                 "request rejected"
             );
+            let accept_signature = route.and_then(|r| match &r.action {
+                Action::Verify(policy) => Some(&policy.accept_signature),
+                Action::Sign(_) => None,
+            });
             rejection.into_response(&request_id, accept_signature)
         });
         response.headers_mut().insert(headers::X_REQUEST_ID, request_id);

@@ -5,7 +5,7 @@ use http::{HeaderValue, Method};
 use super::upstreams::{self, Upstreams};
 use super::{Ctx, Secrets, known, lookup_secret, prepared_mac};
 use crate::config::raw::{RawRoute, RawSign, RawVerify, Spanned};
-use crate::config::{Action, Consumer, Limits, Listener, Route, SignPolicy, Upstream, VerifyPolicy};
+use crate::config::{Action, Consumer, Limits, Listener, PathPolicy, Route, SignPolicy, Upstream, VerifyPolicy};
 use crate::scheme::rfc9421::Component;
 
 /// Components every verify route requires unless it lists its own.
@@ -62,6 +62,14 @@ fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &
         ctx.on(strip, "strip_prefix must start with `/` and be a prefix of the route's path_prefix");
     }
     let methods = r.matcher.methods.as_ref().map(|m| parse_methods(ctx, m));
+    let path_policy = match r.path_policy.as_ref().map(|p| (p, p.value.as_str())) {
+        None | Some((_, "strict")) => PathPolicy::Strict,
+        Some((_, "raw")) => PathPolicy::Raw,
+        Some((p, other)) => {
+            ctx.on(p, format!("unknown path_policy `{other}` (known: strict, raw)"));
+            PathPolicy::Strict
+        }
+    };
     let upstream = resolve_upstream(ctx, upstreams, &r.upstream)?;
     if ctx.problems.len() != problems_before {
         return None;
@@ -74,6 +82,7 @@ fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &
         methods,
         strip_prefix: r.strip_prefix.as_ref().map(|s| s.value.clone()),
         preserve_host: r.preserve_host.unwrap_or(false),
+        path_policy,
         max_body_bytes: r.max_body_bytes.unwrap_or(env.limits.max_body_bytes),
         upstream,
         action: action?,

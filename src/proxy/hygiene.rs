@@ -1,0 +1,122 @@
+//! Request hygiene: framing and header shapes that a lenient upstream could
+//! read differently from the gateway are refused before any other work.
+
+use http::header::{self, HeaderMap};
+use http::request::Parts;
+use http::{Method, Version};
+
+use crate::error::Rejection;
+
+fn bad(why: &'static str) -> Rejection {
+    Rejection::BadRequest(why.into())
+}
+
+/// Checks framing and header hygiene; `authority` is the normalised Host.
+pub fn check(parts: &Parts, https: bool) -> Result<(), Rejection> {
+    check_framing(&parts.headers)?;
+    check_header_names(&parts.headers)?;
+    if parts.method == Method::CONNECT {
+        return Err(bad("CONNECT is not proxied"));
+    }
+    if parts.headers.contains_key(header::UPGRADE) {
+        return Err(bad("protocol upgrades are not allowed on this route"));
+    }
+    check_authority_agreement(parts, https)
+}
+
+/// One `Transfer-Encoding: chunked` or one `Content-Length`, never both,
+/// never a list (RFC 9112 section 6.3 leaves the rest to be refused).
+fn check_framing(headers: &HeaderMap) -> Result<(), Rejection> {
+    let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
+    let mut cl = headers.get_all(header::CONTENT_LENGTH).iter();
+    let (te_first, te_more) = (te.next(), te.next().is_some());
+    let (cl_first, cl_more) = (cl.next(), cl.next().is_some());
+    if te_first.is_some() && cl_first.is_some() {
+        return Err(bad("both Content-Length and Transfer-Encoding"));
+    }
+    if te_more || te_first.is_some_and(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked")) {
+        return Err(bad("Transfer-Encoding must be exactly `chunked`"));
+    }
+    if cl_more || cl_first.is_some_and(|v| v.is_empty() || !v.as_bytes().iter().all(u8::is_ascii_digit)) {
+        return Err(bad("Content-Length must be a single number"));
+    }
+    Ok(())
+}
+
+/// Some servers fold `_` into `-`, so `X_Consumer_ID` could pass as an
+/// identity header the gateway thought it had removed.
+fn check_header_names(headers: &HeaderMap) -> Result<(), Rejection> {
+    if headers.keys().any(|name| name.as_str().contains('_')) {
+        return Err(bad("underscores are not allowed in header names"));
+    }
+    Ok(())
+}
+
+/// An absolute-form target (HTTP/1.1) or `:authority` (HTTP/2) must name the
+/// same authority as a `Host` header sent alongside it.
+fn check_authority_agreement(parts: &Parts, https: bool) -> Result<(), Rejection> {
+    let (Some(target), Some(host)) = (parts.uri.authority(), parts.headers.get(header::HOST)) else {
+        return Ok(());
+    };
+    let host = host.to_str().ok().and_then(|h| crate::config::normalize_host(h, https));
+    let target = crate::config::normalize_host(target.as_str(), https);
+    if host.is_none() || host != target {
+        let why = if parts.version == Version::HTTP_2 {
+            ":authority and Host disagree"
+        } else {
+            "the absolute-form target and Host disagree"
+        };
+        return Err(bad(why));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Request;
+
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut b = Request::builder().uri("/x");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).expect("request").into_parts().0
+    }
+
+    #[test]
+    fn framing_table() {
+        let refused: &[&[(&str, &str)]] = &[
+            &[("content-length", "5"), ("transfer-encoding", "chunked")],
+            &[("transfer-encoding", "gzip, chunked")],
+            &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+            &[("transfer-encoding", "chunked, chunked")],
+            &[("transfer-encoding", "identity")],
+            &[("content-length", "5"), ("content-length", "5")],
+            &[("content-length", "5, 5")],
+            &[("content-length", "+5")],
+            &[("x_consumer_id", "admin")],
+            &[("upgrade", "websocket"), ("connection", "upgrade")],
+        ];
+        for headers in refused {
+            assert!(check(&parts(headers), false).is_err(), "{headers:?}");
+        }
+        for ok in
+            [&[("transfer-encoding", "chunked")][..], &[("content-length", "5")], &[("transfer-encoding", " Chunked ")]]
+        {
+            assert!(check(&parts(ok), false).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn absolute_form_must_match_host() {
+        let p = |uri: &str, host: &str| {
+            Request::builder().uri(uri).header("host", host).body(()).expect("request").into_parts().0
+        };
+        assert!(check(&p("http://a.example/x", "a.example"), false).is_ok());
+        assert!(check(&p("http://a.example:80/x", "A.example"), false).is_ok());
+        assert!(check(&p("http://a.example/x", "b.example"), false).is_err());
+        assert!(check(&p("http://a.example:8080/x", "a.example"), false).is_err());
+    }
+}

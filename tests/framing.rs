@@ -1,0 +1,153 @@
+//! Request smuggling and framing, with raw TCP clients: every ambiguous
+//! message is refused with 400 JSON and a closed connection, and the
+//! recording upstream sees nothing it should not.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Writes `bytes` and reads until the server closes (or 3 s pass).
+async fn raw(addr: SocketAddr, bytes: &[u8]) -> (String, bool) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut out)).await.is_ok();
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+/// The signed headers of `req` as raw lines, minus framing (the case adds it).
+fn signed_lines(req: &Req) -> String {
+    let mut lines = String::new();
+    for (name, value) in &req.headers {
+        if name != "content-length" && name != "transfer-encoding" {
+            lines.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+        }
+    }
+    lines
+}
+
+async fn setup() -> (Upstream, hmac_gateway::server::RunningGateway, SocketAddr) {
+    let upstream = Upstream::start().await;
+    let gw = gateway(&verify_yaml(&format!("http://{}", upstream.addr), "", "limits: { max_body_bytes: 100 }")).await;
+    let addr = gw.addr("ingress").unwrap();
+    (upstream, gw, addr)
+}
+
+#[tokio::test]
+async fn smuggling_table_is_refused_before_the_upstream() {
+    let (upstream, _gw, addr) = setup().await;
+    let post = |framing: &str, body: &str| {
+        let req = signed(Req::post(addr, "/_functions/x", b"hello"));
+        format!("POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\n{}{framing}\r\n{body}", signed_lines(&req))
+    };
+    let get = signed(Req::get(addr, "/_functions/x"));
+    let get_lines = signed_lines(&get);
+    let cases: Vec<(&str, String)> = vec![
+        ("TE list", post("transfer-encoding: gzip, chunked\r\n", "5\r\nhello\r\n0\r\n\r\n")),
+        ("TE twice", post("transfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n")),
+        ("TE chunked, chunked", post("transfer-encoding: chunked, chunked\r\n", "5\r\nhello\r\n0\r\n\r\n")),
+        ("TE obfuscated", post("transfer-encoding: xchunked\r\n", "5\r\nhello\r\n0\r\n\r\n")),
+        ("TE space before colon", post("transfer-encoding : chunked\r\n", "5\r\nhello\r\n0\r\n\r\n")),
+        ("conflicting CL", post("content-length: 5\r\ncontent-length: 6\r\n", "hello")),
+        ("CL list", post("content-length: 5, 5\r\n", "hello")),
+        ("CL sign", post("content-length: +5\r\n", "hello")),
+        ("bad chunk size", post("transfer-encoding: chunked\r\n", "zz\r\nhello\r\n0\r\n\r\n")),
+        ("chunk size overflow", post("transfer-encoding: chunked\r\n", "fffffffffffffffffff\r\nhello\r\n0\r\n\r\n")),
+        ("missing Host", format!("GET /_functions/x HTTP/1.1\r\n{get_lines}\r\n")),
+        ("double Host", format!("GET /_functions/x HTTP/1.1\r\nhost: {addr}\r\nhost: {addr}\r\n{get_lines}\r\n")),
+        (
+            "absolute-form elsewhere",
+            format!("GET http://evil.example/_functions/x HTTP/1.1\r\nhost: {addr}\r\n{get_lines}\r\n"),
+        ),
+        (
+            "underscore header",
+            format!("GET /_functions/x HTTP/1.1\r\nhost: {addr}\r\nx_consumer_id: admin\r\n{get_lines}\r\n"),
+        ),
+        (
+            "upgrade",
+            format!(
+                "GET /_functions/x HTTP/1.1\r\nhost: {addr}\r\nconnection: upgrade\r\nupgrade: websocket\r\n{get_lines}\r\n"
+            ),
+        ),
+    ];
+    for (name, request) in cases {
+        let (response, closed) = raw(addr, request.as_bytes()).await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{name}: {response}");
+        assert!(closed, "{name}: connection left open");
+        assert_eq!(upstream.count(), 0, "{name} reached the upstream");
+    }
+}
+
+/// hyper drops Content-Length when Transfer-Encoding is present (RFC 9112
+/// section 6.3) before the gateway sees the headers, and closes the
+/// connection after the response. So the gateway cannot answer 400 here;
+/// what it guarantees instead: the upstream receives one freshly framed
+/// message with the chunked body, and nothing smuggled after it.
+#[tokio::test]
+async fn te_with_cl_is_reframed_and_closes_the_connection() {
+    let (upstream, _gw, addr) = setup().await;
+    for (name, framing) in [
+        ("CL.TE", "content-length: 3\r\ntransfer-encoding: chunked\r\n"),
+        ("TE.CL", "transfer-encoding: chunked\r\ncontent-length: 3\r\n"),
+    ] {
+        let req = signed(Req::post(addr, "/_functions/x", b"hello"));
+        // After the chunked body, bytes that a CL-trusting peer would read as a
+        // second request: they must not reach the upstream.
+        let smuggled = format!("GET /_functions/smuggled HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+        let request = format!(
+            "POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\n{}{framing}\r\n5\r\nhello\r\n0\r\n\r\n{smuggled}",
+            signed_lines(&req)
+        );
+        let before = upstream.count();
+        let (response, closed) = raw(addr, request.as_bytes()).await;
+        assert!(closed, "{name}: connection left open");
+        assert_eq!(response.matches("HTTP/1.1 ").count(), 1, "{name}: {response}");
+        if response.starts_with("HTTP/1.1 200") {
+            let seen = upstream.last();
+            assert_eq!(&seen.body[..], b"hello", "{name}");
+            assert_eq!(seen.headers["content-length"], "5", "{name}");
+            assert!(!seen.headers.contains_key("transfer-encoding"), "{name}");
+        } else {
+            assert!(response.starts_with("HTTP/1.1 400"), "{name}: {response}");
+        }
+        assert!(upstream.count() <= before + 1, "{name}: smuggled request reached the upstream");
+        assert!(upstream.seen.lock().unwrap().iter().all(|r| r.target != "/_functions/smuggled"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_pipelined_unsigned_request_after_a_signed_one_is_rejected() {
+    let (upstream, _gw, addr) = setup().await;
+    let get = signed(Req::get(addr, "/_functions/ok"));
+    let pipelined = format!(
+        "GET /_functions/ok HTTP/1.1\r\nhost: {addr}\r\n{}\r\nGET /_functions/sneaky HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n",
+        signed_lines(&get)
+    );
+    let (response, _) = raw(addr, pipelined.as_bytes()).await;
+    let statuses: Vec<&str> = response.match_indices("HTTP/1.1 ").map(|(i, _)| &response[i + 9..i + 12]).collect();
+    assert_eq!(statuses, ["200", "401"], "{response}");
+    assert_eq!(upstream.count(), 1);
+    assert_eq!(upstream.last().target, "/_functions/ok");
+}
+
+#[tokio::test]
+async fn over_limit_declared_body_gets_413_without_100_continue() {
+    let (upstream, _gw, addr) = setup().await;
+    let req = signed(Req::post(addr, "/_functions/x", &[b'a'; 101]));
+    let head = format!(
+        "POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\nexpect: 100-continue\r\ncontent-length: 101\r\n{}\r\n",
+        signed_lines(&req)
+    );
+    let (response, closed) = raw(addr, head.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(!response.contains("100 Continue"), "{response}");
+    assert!(response.contains("body_too_large"));
+    assert!(closed);
+    assert_eq!(upstream.count(), 0);
+}
