@@ -24,6 +24,10 @@ pub enum Rejection {
     BadRequest(std::borrow::Cow<'static, str>),
     #[error("no route matches this request")]
     NoRoute,
+    #[error("the request target is longer than {0} bytes")]
+    UriTooLong(usize),
+    #[error("the request headers exceed {0}")]
+    HeadersTooLarge(&'static str),
     #[error("the path is not canonical: {0}")]
     NonCanonicalPath(&'static str),
     #[error("the upstream could not be reached")]
@@ -47,6 +51,8 @@ impl Rejection {
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::BadRequest(_) | Self::NonCanonicalPath(_) => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UpstreamUnavailable | Self::UpstreamTls => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Replay(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -71,6 +77,8 @@ impl Rejection {
             Self::BodyTimeout(_) => "body_timeout",
             Self::BadRequest(_) => "bad_request",
             Self::NoRoute => "no_route",
+            Self::UriTooLong(_) => "uri_too_long",
+            Self::HeadersTooLarge(_) => "headers_too_large",
             Self::NonCanonicalPath(_) => "non_canonical_path",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamTls => "upstream_tls_error",
@@ -104,7 +112,12 @@ impl Rejection {
         }
         if matches!(
             self,
-            Self::BadRequest(_) | Self::NonCanonicalPath(_) | Self::BodyTooLarge(_) | Self::BodyTimeout(_)
+            Self::BadRequest(_)
+                | Self::NonCanonicalPath(_)
+                | Self::BodyTooLarge(_)
+                | Self::BodyTimeout(_)
+                | Self::UriTooLong(_)
+                | Self::HeadersTooLarge(_)
         ) {
             // The rest of the connection's bytes can no longer be trusted.
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -135,6 +148,8 @@ mod tests {
             (Rejection::BodyTimeout(Duration::from_secs(1)), 408, "body_timeout"),
             (Rejection::BadRequest("x".into()), 400, "bad_request"),
             (Rejection::NoRoute, 404, "no_route"),
+            (Rejection::UriTooLong(1), 414, "uri_too_long"),
+            (Rejection::HeadersTooLarge("x"), 431, "headers_too_large"),
             (Rejection::NonCanonicalPath("x"), 400, "non_canonical_path"),
             (Rejection::UpstreamUnavailable, 502, "upstream_unavailable"),
             (Rejection::UpstreamTls, 502, "upstream_tls_error"),

@@ -16,8 +16,9 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
-use crate::config::{Config, Timeouts};
+use crate::config::Config;
 use crate::proxy::{Conn, Proxy, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +94,9 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let worker = Worker {
             proxy,
-            builder: http_builder(&config.timeouts),
+            builder: http_builder(&config),
+            tls: config.listeners.iter().map(|l| l.tls.as_ref().map(|t| TlsAcceptor::from(t.config.clone()))).collect(),
+            handshake_timeout: config.timeouts.tls_handshake,
             shutdown: shutdown_rx.clone(),
             drain: drain_tx.clone(),
         };
@@ -140,10 +143,24 @@ async fn signalled(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|set| *set).await;
 }
 
-fn http_builder(timeouts: &Timeouts) -> auto::Builder<TokioExecutor> {
+/// hyper's own caps sit above the configured limits, which the proxy checks
+/// itself so that a client gets the JSON error; hyper's are the backstop.
+fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let (limits, timeouts) = (&config.limits, &config.timeouts);
+    let head_bytes = 2 * limits.max_header_bytes + limits.max_uri_bytes;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(timeouts.header_read).keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(100);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read)
+        .keep_alive(true)
+        .max_buf_size(head_bytes.max(8192))
+        .max_headers(2 * limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(100)
+        .max_header_list_size(u32::try_from(head_bytes).unwrap_or(u32::MAX));
     builder
 }
 
@@ -195,6 +212,9 @@ impl AcceptLoop {
 struct Worker {
     proxy: Arc<Proxy>,
     builder: auto::Builder<TokioExecutor>,
+    /// Per listener index: the TLS acceptor, when that listener terminates TLS.
+    tls: Vec<Option<TlsAcceptor>>,
+    handshake_timeout: Duration,
     shutdown: watch::Receiver<bool>,
     drain: mpsc::Sender<()>,
 }
@@ -218,35 +238,65 @@ impl Worker {
     }
 
     fn serve(&self, accepted: Accepted) {
-        let Accepted { stream, conn, _permit } = accepted;
+        let Accepted { stream, mut conn, _permit } = accepted;
         let stream = match tokio::net::TcpStream::from_std(stream) {
             Ok(s) => s,
             Err(e) => return tracing::warn!(error = %e, "cannot register connection"),
         };
         let _ = stream.set_nodelay(true);
+        let tls = self.tls.get(conn.listener).cloned().flatten();
+        conn.https = tls.is_some();
         let proxy = self.proxy.clone();
         let service = service_fn(move |request| {
             let proxy = proxy.clone();
-            async move { Ok::<_, Infallible>(proxy.handle(conn, request).await) }
+            async move { Ok::<_, Infallible>(proxy.serve(conn, request).await) }
         });
         let builder = self.builder.clone();
-        let mut shutdown = self.shutdown.clone();
+        let shutdown = self.shutdown.clone();
         let drain = self.drain.clone();
+        let handshake_timeout = self.handshake_timeout;
         tokio::spawn(async move {
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = signalled(&mut shutdown) => {
-                    // Finish the request in flight, refuse keep-alive, send GOAWAY.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+            match tls {
+                None => serve_io(&builder, TokioIo::new(stream), service, shutdown, conn).await,
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => serve_io(&builder, TokioIo::new(tls_stream), service, shutdown, conn).await,
+                    Ok(Err(e)) => tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(peer = %conn.peer, "TLS handshake timed out"),
+                },
             }
             drop((drain, _permit));
         });
+    }
+}
+
+/// Serves one connection until it ends, or drains it on shutdown.
+async fn serve_io<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    mut shutdown: watch::Receiver<bool>,
+    conn: Conn,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<crate::proxy::ProxyBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = signalled(&mut shutdown) => {
+            // Finish the request in flight, refuse keep-alive, send GOAWAY.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
     }
 }

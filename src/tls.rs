@@ -3,7 +3,12 @@
 
 use std::sync::Arc;
 
-use rustls::{ClientConfig, RootCertStore};
+use std::path::Path;
+
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use crate::config::CaBundle;
 
@@ -11,12 +16,44 @@ use crate::config::CaBundle;
 pub enum TlsError {
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
-    #[error("CA file {path}: {why}")]
+    #[error("{path}: {why}")]
     Ca { path: String, why: String },
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads a listener's certificate chain, key and optional client CA, and
+/// builds its rustls config: TLS 1.2 and 1.3, ALPN h2 and http/1.1, no
+/// 0-RTT. Used at start-up and on every reload, so both load the same way.
+pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<ServerConfig, TlsError> {
+    let file_err = |path: &Path, why: String| TlsError::Ca { path: path.display().to_string(), why };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| file_err(cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(file_err(cert, "no PEM certificates".into()));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, e.to_string()))?;
+    let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, e.to_string()))? {
+                roots.add(c.map_err(|e| file_err(ca, e.to_string()))?)?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| file_err(ca, e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(certs, key_der)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.max_early_data_size = 0;
+    Ok(config)
 }
 
 /// Client config for upstreams: webpki roots, or only `ca` when given.

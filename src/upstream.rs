@@ -22,13 +22,12 @@ type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 #[derive(Debug)]
 pub struct UpstreamClients {
     clients: Vec<HttpsClient>,
-    response_timeout: Duration,
 }
 
 impl UpstreamClients {
     pub fn new(config: &Config) -> Result<Self, tls::TlsError> {
         let clients = config.upstreams.iter().map(|up| build_client(up, &config.timeouts)).collect::<Result<_, _>>()?;
-        Ok(Self { clients, response_timeout: config.timeouts.upstream_response })
+        Ok(Self { clients })
     }
 
     /// Sends `request` and waits for the response head, mapping failures to
@@ -37,9 +36,10 @@ impl UpstreamClients {
         &self,
         upstream: &HttpUpstream,
         request: Request<Full<Bytes>>,
+        response_timeout: Duration,
     ) -> Result<Response<Incoming>, Rejection> {
         let client = self.clients.get(upstream.id).ok_or(Rejection::Internal)?;
-        match tokio::time::timeout(self.response_timeout, client.request(request)).await {
+        match tokio::time::timeout(response_timeout, client.request(request)).await {
             Err(_) => Err(Rejection::UpstreamTimeout),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(classify(&upstream.name, &e)),

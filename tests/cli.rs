@@ -26,12 +26,12 @@ fn check_reports_file_line_column_and_fails() {
     let dir = std::env::temp_dir().join(format!("hmacgw-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.yaml");
-    std::fs::write(&path, "listeners:\n  - { name: a, bind: \"127.0.0.1:0\", tls: yes }\n").unwrap();
+    std::fs::write(&path, "listeners:\n  - { name: a, bind: \"127.0.0.1:0\", tsl: yes }\n").unwrap();
     let out = gateway_cmd().arg("check").arg("--config").arg(&path).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains(&format!("{}:2:", path.display())), "{stderr}");
-    assert!(stderr.contains("unknown field `tls`"), "{stderr}");
+    assert!(stderr.contains("unknown field `tsl`"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -37,6 +37,7 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Worker threads, each running its own event loop and upstream pools.
     pub workers: usize,
+    pub trusted_proxies: Vec<Cidr>,
     /// Things that work but should not go to production (inline secrets).
     pub warnings: Vec<String>,
 }
@@ -72,6 +73,8 @@ impl Config {
 pub struct Listener {
     pub name: String,
     pub bind: SocketAddr,
+    /// TLS termination, when configured (rustls redacts keys in Debug).
+    pub tls: Option<ListenerTls>,
     /// In file order: the first match wins.
     pub routes: Vec<Arc<Route>>,
 }
@@ -138,8 +141,17 @@ pub struct Route {
     pub preserve_host: bool,
     pub path_policy: PathPolicy,
     pub max_body_bytes: u64,
+    /// Global timeouts with this route's overrides applied.
+    pub timeouts: RouteTimeouts,
     pub upstream: Upstream,
     pub action: Action,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteTimeouts {
+    pub body_read: Duration,
+    pub body_idle: Duration,
+    pub upstream_response: Duration,
 }
 
 /// How request paths that could be read two ways are treated.
@@ -209,6 +221,13 @@ pub struct HttpUpstream {
     pub ca: Option<CaBundle>,
 }
 
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    pub cert_path: PathBuf,
+    pub mutual: bool,
+    pub config: Arc<rustls::ServerConfig>,
+}
+
 /// CA certificates read from a PEM file.
 #[derive(Debug, Clone)]
 pub struct CaBundle {
@@ -230,6 +249,12 @@ pub struct ReplaySettings {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_body_bytes: u64,
+    /// Total bytes of header names and values (431 beyond).
+    pub max_header_bytes: usize,
+    /// Header fields per request (431 beyond).
+    pub max_headers: usize,
+    /// Request-target length (414 beyond).
+    pub max_uri_bytes: usize,
     /// Open client connections per listener; further ones wait in the backlog.
     pub max_connections: usize,
 }
@@ -238,6 +263,8 @@ pub struct Limits {
 pub struct Timeouts {
     pub header_read: Duration,
     pub body_read: Duration,
+    pub body_idle: Duration,
+    pub tls_handshake: Duration,
     pub upstream_connect: Duration,
     pub upstream_response: Duration,
     pub shutdown_grace: Duration,
@@ -247,7 +274,9 @@ impl Default for Timeouts {
     fn default() -> Self {
         Self {
             header_read: Duration::from_secs(10),
-            body_read: Duration::from_secs(30),
+            body_read: Duration::from_secs(60),
+            body_idle: Duration::from_secs(10),
+            tls_handshake: Duration::from_secs(10),
             upstream_connect: Duration::from_secs(2),
             upstream_response: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(30),
@@ -296,6 +325,42 @@ pub fn normalize_host(raw: &str, https: bool) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// An IP network such as `10.0.0.0/8` or `::1/128`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not an IP network (e.g. 10.0.0.0/8 or ::1/128)");
+        let (addr, prefix) = text.split_once('/').map_or((text, None), |(a, p)| (a, Some(p)));
+        let network: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+        };
+        Ok(Self { network, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (net, ip, bits) = match (self.network, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u128::from(u32::from(n)), u128::from(u32::from(i)), 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (net >> shift) == (ip >> shift)
+    }
 }
 
 /// One problem in a config file, at a line and column.
@@ -358,6 +423,25 @@ mod tests {
             ["", "a b", "user@host", "host/path", "::1", "host:99999", "host:+80", "[::1]x", "host:80:80", "[::1"]
         {
             assert_eq!(normalize_host(bad, false), None, "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod cidr_tests {
+    use super::Cidr;
+
+    #[test]
+    fn cidrs_match_their_networks() {
+        let net = Cidr::parse("10.1.0.0/16").expect("valid");
+        assert!(net.contains("10.1.2.3".parse().expect("ip")));
+        assert!(!net.contains("10.2.0.1".parse().expect("ip")));
+        assert!(Cidr::parse("127.0.0.1").expect("valid").contains("127.0.0.1".parse().expect("ip")));
+        assert!(Cidr::parse("0.0.0.0/0").expect("valid").contains("8.8.8.8".parse().expect("ip")));
+        assert!(Cidr::parse("::1/128").expect("valid").contains("::1".parse().expect("ip")));
+        assert!(net.contains("::ffff:10.1.0.9".parse().expect("ip")), "v4-mapped v6 peers match v4 networks");
+        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", "::1/129"] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct RawConfig {
     pub limits: Option<RawLimits>,
     pub timeouts: Option<RawTimeouts>,
     pub workers: Option<Spanned<u64>>,
+    /// CIDRs whose X-Forwarded-* headers are trusted and extended.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +35,18 @@ pub struct RawConfig {
 pub struct RawListener {
     pub name: Spanned<String>,
     pub bind: Spanned<String>,
+    pub tls: Option<RawListenerTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListenerTls {
+    /// PEM certificate chain, leaf first.
+    pub cert: Spanned<String>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Spanned<String>,
+    /// PEM CA bundle: when set, clients must present a certificate it issued.
+    pub client_ca: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +93,7 @@ pub struct RawRoute {
     pub strip_prefix: Option<Spanned<String>>,
     pub preserve_host: Option<bool>,
     pub path_policy: Option<Spanned<String>>,
+    pub timeouts: Option<RawRouteTimeouts>,
     pub max_body_bytes: Option<u64>,
 }
 
@@ -122,6 +138,9 @@ pub struct RawReplay {
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_body_bytes: Option<u64>,
+    pub max_header_bytes: Option<Spanned<u64>>,
+    pub max_headers: Option<Spanned<u64>>,
+    pub max_uri_bytes: Option<Spanned<u64>>,
     pub max_connections: Option<Spanned<u64>>,
 }
 
@@ -130,9 +149,20 @@ pub struct RawLimits {
 pub struct RawTimeouts {
     pub header_read: Option<Spanned<DurationSpec>>,
     pub body_read: Option<Spanned<DurationSpec>>,
+    pub body_idle: Option<Spanned<DurationSpec>>,
+    pub tls_handshake: Option<Spanned<DurationSpec>>,
     pub upstream_connect: Option<Spanned<DurationSpec>>,
     pub upstream_response: Option<Spanned<DurationSpec>>,
     pub shutdown_grace: Option<Spanned<DurationSpec>>,
+}
+
+/// Per-route overrides of the global timeouts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteTimeouts {
+    pub body_read: Option<Spanned<DurationSpec>>,
+    pub body_idle: Option<Spanned<DurationSpec>>,
+    pub upstream_response: Option<Spanned<DurationSpec>>,
 }
 
 /// A YAML mapping kept in file order with the location of each key, so

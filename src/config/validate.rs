@@ -9,11 +9,11 @@ use std::sync::Arc;
 use hmac::KeyInit as _;
 use serde_saphyr::Location;
 
-use super::raw::{RawConfig, RawConsumer, RawSecret, RawTimeouts, Spanned};
+use super::raw::{RawConfig, RawConsumer, RawListenerTls, RawSecret, RawTimeouts, Spanned};
 use super::secret::{self, Encoding, Secret, SecretSource};
 use super::{
-    Config, ConfigError, Consumer, ConsumerKey, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, KeyStore, Limits,
-    Listener, Problem, ReplaySettings, ReplayStoreKind, SecretSummary, Timeouts,
+    Cidr, Config, ConfigError, Consumer, ConsumerKey, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, KeyStore,
+    Limits, Listener, ListenerTls, Problem, ReplaySettings, ReplayStoreKind, SecretSummary, Timeouts,
 };
 use crate::scheme::rfc9421::HmacSha256;
 
@@ -83,7 +83,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
     let mut upstreams = upstreams::build(ctx, &raw.upstreams);
     let limits = build_limits(ctx, &raw);
     let timeouts = build_timeouts(ctx, raw.timeouts.as_ref());
-    let env = routes::Env { listeners: &listeners, consumers: &consumers, secrets: &secrets, limits };
+    let env = routes::Env { listeners: &listeners, consumers: &consumers, secrets: &secrets, limits, timeouts };
     let built = routes::build(ctx, &env, &mut upstreams, &raw.routes);
     for route in built {
         if let Some(listener) = listeners.iter_mut().find(|l| l.name == route.listener) {
@@ -103,6 +103,11 @@ fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         limits,
         timeouts,
         workers: build_workers(ctx, &raw),
+        trusted_proxies: raw
+            .trusted_proxies
+            .iter()
+            .filter_map(|c| Cidr::parse(&c.value).map_err(|why| ctx.on(c, why)).ok())
+            .collect(),
         warnings: Vec::new(),
     }
 }
@@ -117,14 +122,28 @@ fn build_listeners(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<Listener> {
             ctx.on(&l.name, format!("duplicate listener name `{}`", l.name.value));
             continue;
         }
+        let tls = l.tls.as_ref().and_then(|t| build_listener_tls(ctx, t));
         match l.bind.value.parse::<SocketAddr>() {
-            Ok(bind) => out.push(Listener { name: l.name.value.clone(), bind, routes: Vec::new() }),
+            Ok(bind) => out.push(Listener { name: l.name.value.clone(), bind, tls, routes: Vec::new() }),
             Err(_) => {
                 ctx.on(&l.bind, format!("bind `{}` is not an IP:port address (e.g. 127.0.0.1:8080)", l.bind.value))
             }
         }
     }
     out
+}
+
+fn build_listener_tls(ctx: &mut Ctx<'_>, raw: &RawListenerTls) -> Option<ListenerTls> {
+    let path = |s: &Spanned<String>| ctx.base_dir.join(&s.value);
+    let (cert, key) = (path(&raw.cert), path(&raw.key));
+    let client_ca = raw.client_ca.as_ref().map(path);
+    match crate::tls::server_config(&cert, &key, client_ca.as_deref()) {
+        Ok(config) => Some(ListenerTls { cert_path: cert, mutual: client_ca.is_some(), config: Arc::new(config) }),
+        Err(e) => {
+            ctx.on(&raw.cert, format!("listener TLS: {e}"));
+            None
+        }
+    }
 }
 
 type Secrets = Vec<(String, (SecretSource, Secret))>;
@@ -272,10 +291,29 @@ fn build_workers(ctx: &mut Ctx<'_>, raw: &RawConfig) -> usize {
 }
 
 fn build_limits(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Limits {
-    let mut limits = Limits { max_body_bytes: DEFAULT_MAX_BODY_BYTES, max_connections: DEFAULT_MAX_CONNECTIONS };
+    let mut limits = Limits {
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        max_header_bytes: 32 * 1024,
+        max_headers: 100,
+        max_uri_bytes: 8 * 1024,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+    };
     let Some(raw) = &raw.limits else { return limits };
     if let Some(n) = raw.max_body_bytes {
         limits.max_body_bytes = n;
+    }
+    let sizes = [
+        (&raw.max_header_bytes, &mut limits.max_header_bytes, 1024, 1024 * 1024),
+        (&raw.max_headers, &mut limits.max_headers, 1, 1000),
+        (&raw.max_uri_bytes, &mut limits.max_uri_bytes, 256, 64 * 1024),
+    ];
+    for (value, slot, min, max) in sizes {
+        if let Some(v) = value {
+            match usize::try_from(v.value) {
+                Ok(n) if (min..=max).contains(&n) => *slot = n,
+                _ => ctx.on(v, format!("must be between {min} and {max}")),
+            }
+        }
     }
     if let Some(n) = &raw.max_connections {
         match usize::try_from(n.value) {
@@ -292,6 +330,8 @@ fn build_timeouts(ctx: &mut Ctx<'_>, raw: Option<&RawTimeouts>) -> Timeouts {
     let fields = [
         (&raw.header_read, &mut t.header_read),
         (&raw.body_read, &mut t.body_read),
+        (&raw.body_idle, &mut t.body_idle),
+        (&raw.tls_handshake, &mut t.tls_handshake),
         (&raw.upstream_connect, &mut t.upstream_connect),
         (&raw.upstream_response, &mut t.upstream_response),
         (&raw.shutdown_grace, &mut t.shutdown_grace),

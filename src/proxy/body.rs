@@ -65,17 +65,34 @@ pub fn may_have_body(body: &Incoming, headers: &HeaderMap) -> bool {
     }
 }
 
-/// Reads the whole body, failing with 413 as soon as `limit` is crossed and
-/// with 408 if it does not arrive within `timeout`.
-pub async fn read_limited(body: Incoming, limit: u64, timeout: Duration) -> Result<Bytes, Rejection> {
+/// Reads the whole body: 413 as soon as `limit` is crossed; 408 when no
+/// data arrives for `idle` or the whole body takes longer than `total`.
+/// Trailers are dropped, never merged into the headers.
+pub async fn read_limited(body: Incoming, limit: u64, total: Duration, idle: Duration) -> Result<Bytes, Rejection> {
     if body.is_end_stream() {
         return Ok(Bytes::new());
     }
-    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    match tokio::time::timeout(timeout, limited.collect()).await {
-        Err(_) => Err(Rejection::BodyTimeout(timeout)),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Rejection::BodyTooLarge(limit)),
-        Ok(Err(_)) => Err(Rejection::BadRequest("the request body could not be read".into())),
+    let mut body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut parts: Vec<Bytes> = Vec::new();
+    let deadline = tokio::time::Instant::now() + total;
+    loop {
+        let wait = idle.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let frame = match tokio::time::timeout(wait, body.frame()).await {
+            Err(_) => return Err(Rejection::BodyTimeout(if wait < idle { total } else { idle })),
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(e))) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(Rejection::BodyTooLarge(limit));
+            }
+            Ok(Some(Err(_))) => return Err(Rejection::BadRequest("the request body could not be read".into())),
+        };
+        if let Ok(data) = frame.into_data() {
+            parts.push(data);
+        }
     }
+    Ok(match parts.len() {
+        0 => Bytes::new(),
+        1 => parts.pop().unwrap_or_default(),
+        _ => parts.concat().into(),
+    })
 }

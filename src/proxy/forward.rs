@@ -30,8 +30,8 @@ impl Ctx<'_> {
     }
 
     pub async fn read_body(&self, body: hyper::body::Incoming) -> Result<Bytes, Rejection> {
-        let timeout = self.proxy.config.timeouts.body_read;
-        super::body::read_limited(body, self.route.max_body_bytes, timeout).await
+        let t = &self.route.timeouts;
+        super::body::read_limited(body, self.route.max_body_bytes, t.body_read, t.body_idle).await
     }
 
     /// The path sent upstream for `path`.
@@ -61,7 +61,8 @@ impl Ctx<'_> {
                 *request.method_mut() = parts.method;
                 *request.uri_mut() = uri;
                 *request.headers_mut() = parts.headers;
-                let response = self.proxy.upstreams.send(up, request).await?;
+                let timeout = self.route.timeouts.upstream_response;
+                let response = self.proxy.upstreams.send(up, request, timeout).await?;
                 let (mut head, incoming) = response.into_parts();
                 headers::strip_hop_by_hop(&mut head.headers);
                 Ok(Response::from_parts(head, ProxyBody::Upstream(incoming)))

@@ -67,16 +67,25 @@ pub fn strip_identity_spoofs(headers: &mut HeaderMap) {
     }
 }
 
-/// Replaces any inbound X-Forwarded-* with what this hop saw: inbound values
-/// cannot be trusted without a list of trusted proxies.
-pub fn set_forwarded(headers: &mut HeaderMap, client_ip: std::net::IpAddr, proto: &'static str, host: Option<&str>) {
-    if let Ok(v) = HeaderValue::from_str(&client_ip.to_string()) {
+/// Sets X-Forwarded-For/-Proto/-Host for this hop. From a trusted proxy the
+/// inbound values are kept and the peer is appended to X-Forwarded-For; from
+/// anyone else they are replaced, since a client could claim anything.
+pub fn set_forwarded(headers: &mut HeaderMap, peer: std::net::IpAddr, trusted: bool, proto: &'static str, host: &str) {
+    let peer_text = peer.to_string();
+    let chain = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if trusted && !prior.trim().is_empty() => format!("{prior}, {peer_text}"),
+        _ => peer_text,
+    };
+    if let Ok(v) = HeaderValue::from_str(&chain) {
         headers.insert(X_FORWARDED_FOR, v);
     }
+    if trusted && headers.contains_key(X_FORWARDED_PROTO) && headers.contains_key(X_FORWARDED_HOST) {
+        return;
+    }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    match host.and_then(|h| HeaderValue::from_str(h).ok()) {
-        Some(v) => headers.insert(X_FORWARDED_HOST, v),
-        None => headers.remove(X_FORWARDED_HOST),
+    match HeaderValue::from_str(host) {
+        Ok(v) => headers.insert(X_FORWARDED_HOST, v),
+        Err(_) => headers.remove(X_FORWARDED_HOST),
     };
 }
 

@@ -5,14 +5,16 @@ use http::header::{self, HeaderMap};
 use http::request::Parts;
 use http::{Method, Version};
 
+use crate::config::Limits;
 use crate::error::Rejection;
 
 fn bad(why: &'static str) -> Rejection {
     Rejection::BadRequest(why.into())
 }
 
-/// Checks framing and header hygiene; `authority` is the normalised Host.
-pub fn check(parts: &Parts, https: bool) -> Result<(), Rejection> {
+/// Checks sizes, framing and header hygiene.
+pub fn check(parts: &Parts, https: bool, limits: &Limits) -> Result<(), Rejection> {
+    check_sizes(parts, limits)?;
     check_framing(&parts.headers)?;
     check_header_names(&parts.headers)?;
     if parts.method == Method::CONNECT {
@@ -22,6 +24,23 @@ pub fn check(parts: &Parts, https: bool) -> Result<(), Rejection> {
         return Err(bad("protocol upgrades are not allowed on this route"));
     }
     check_authority_agreement(parts, https)
+}
+
+/// hyper enforces generous hard caps; these are the configured ones, with a
+/// JSON answer.
+fn check_sizes(parts: &Parts, limits: &Limits) -> Result<(), Rejection> {
+    let target = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if target > limits.max_uri_bytes {
+        return Err(Rejection::UriTooLong(limits.max_uri_bytes));
+    }
+    if parts.headers.len() > limits.max_headers {
+        return Err(Rejection::HeadersTooLarge("the header count limit"));
+    }
+    let bytes: usize = parts.headers.iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+    if bytes > limits.max_header_bytes {
+        return Err(Rejection::HeadersTooLarge("the header size limit"));
+    }
+    Ok(())
 }
 
 /// One `Transfer-Encoding: chunked` or one `Content-Length`, never both,
@@ -76,6 +95,29 @@ mod tests {
     use http::Request;
 
     use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_body_bytes: 1024,
+        max_header_bytes: 1024,
+        max_headers: 10,
+        max_uri_bytes: 256,
+        max_connections: 10,
+    };
+
+    fn check(parts: &Parts, https: bool) -> Result<(), Rejection> {
+        super::check(parts, https, &LIMITS)
+    }
+
+    #[test]
+    fn size_limits_answer_414_and_431() {
+        let long = Request::builder().uri(format!("/{}", "a".repeat(300))).body(()).expect("r").into_parts().0;
+        assert!(matches!(check(&long, false), Err(Rejection::UriTooLong(256))));
+        let many: Vec<(String, &str)> = (0..11).map(|i| (format!("x-h{i}"), "v")).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert!(matches!(check(&parts(&many), false), Err(Rejection::HeadersTooLarge(_))));
+        let big = "v".repeat(1100);
+        assert!(matches!(check(&parts(&[("x-big", big.as_str())]), false), Err(Rejection::HeadersTooLarge(_))));
+    }
 
     fn parts(headers: &[(&str, &str)]) -> Parts {
         let mut b = Request::builder().uri("/x");

@@ -74,6 +74,12 @@ impl Proxy {
         Ok(Self { upstreams: UpstreamClients::new(&config)?, config, shared })
     }
 
+    /// [`Proxy::handle`], with a panic confined to its own request: that
+    /// request gets 500 JSON, the connection and every other request go on.
+    pub async fn serve(&self, conn: Conn, request: Request<Incoming>) -> Response<ProxyBody> {
+        guarded(self.handle(conn, request)).await
+    }
+
     /// Handles one request; never fails: rejections become JSON responses.
     pub async fn handle(&self, conn: Conn, request: Request<Incoming>) -> Response<ProxyBody> {
         let (parts, body) = request.into_parts();
@@ -82,16 +88,16 @@ impl Proxy {
             _ => self.shared.ids.next(),
         };
         let routes = &self.config.listeners[conn.listener].routes;
-        let routed = hygiene::check(&parts, conn.https).and_then(|()| inbound_authority(&parts, conn.https)).and_then(
-            |authority| {
+        let routed = hygiene::check(&parts, conn.https, &self.config.limits)
+            .and_then(|()| inbound_authority(&parts, conn.https))
+            .and_then(|authority| {
                 let host = Some(route::host_of(&authority));
                 let route = route::find(routes, host, &parts.method, parts.uri.path()).ok_or(Rejection::NoRoute)?;
                 if route.path_policy == PathPolicy::Strict {
                     path::check_strict(parts.uri.path()).map_err(Rejection::NonCanonicalPath)?;
                 }
                 Ok((route, authority))
-            },
-        );
+            });
         let (route, result) = match routed {
             Err(rejection) => (None, Err(rejection)),
             Ok((route, authority)) => {
@@ -120,6 +126,17 @@ impl Proxy {
         });
         response.headers_mut().insert(headers::X_REQUEST_ID, request_id);
         response
+    }
+}
+
+async fn guarded(handler: impl Future<Output = Response<ProxyBody>>) -> Response<ProxyBody> {
+    use futures_util::FutureExt as _;
+    match std::panic::AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("request handler panicked; answered 500");
+            Rejection::Internal.into_response(&HeaderValue::from_static("-"), None)
+        }
     }
 }
 
@@ -174,5 +191,19 @@ impl RequestIds {
             *byte = HEX[((value >> (4 * (21 - i))) & 0xf) as usize];
         }
         HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json() {
+        let response = guarded(async { panic!("boom") }).await;
+        assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let ok = guarded(async { Response::new(ProxyBody::full(bytes::Bytes::from_static(b"fine"))) }).await;
+        assert_eq!(ok.status(), http::StatusCode::OK);
     }
 }

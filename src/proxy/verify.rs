@@ -71,7 +71,9 @@ pub(super) async fn run(
     h.insert(headers::X_CONSUMER_ID, accepted.key.consumer_id.clone());
     h.insert(headers::X_CREDENTIAL_IDENTIFIER, accepted.key.keyid.clone());
     let proto = if ctx.conn.https { "https" } else { "http" };
-    headers::set_forwarded(h, ctx.conn.peer.ip(), proto, Some(ctx.authority));
+    let peer = ctx.conn.peer.ip();
+    let trusted = ctx.proxy.config.trusted_proxies.iter().any(|net| net.contains(peer));
+    headers::set_forwarded(h, peer, trusted, proto, ctx.authority);
     ctx.forward(parts, &path, body).await
 }
 

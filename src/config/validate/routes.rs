@@ -4,8 +4,11 @@ use http::{HeaderValue, Method};
 
 use super::upstreams::{self, Upstreams};
 use super::{Ctx, Secrets, known, lookup_secret, prepared_mac};
+use crate::config::raw::RawRouteTimeouts;
 use crate::config::raw::{RawRoute, RawSign, RawVerify, Spanned};
-use crate::config::{Action, Consumer, Limits, Listener, PathPolicy, Route, SignPolicy, Upstream, VerifyPolicy};
+use crate::config::{
+    Action, Consumer, Limits, Listener, PathPolicy, Route, RouteTimeouts, SignPolicy, Timeouts, Upstream, VerifyPolicy,
+};
 use crate::scheme::rfc9421::Component;
 
 /// Components every verify route requires unless it lists its own.
@@ -18,6 +21,7 @@ pub(super) struct Env<'a> {
     pub consumers: &'a [Consumer],
     pub secrets: &'a Secrets,
     pub limits: Limits,
+    pub timeouts: Timeouts,
 }
 
 pub(super) fn build(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, raw: &[RawRoute]) -> Vec<Route> {
@@ -83,10 +87,34 @@ fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &
         strip_prefix: r.strip_prefix.as_ref().map(|s| s.value.clone()),
         preserve_host: r.preserve_host.unwrap_or(false),
         path_policy,
+        timeouts: route_timeouts(ctx, &env.timeouts, r.timeouts.as_ref()),
         max_body_bytes: r.max_body_bytes.unwrap_or(env.limits.max_body_bytes),
         upstream,
         action: action?,
     })
+}
+
+fn route_timeouts(ctx: &mut Ctx<'_>, global: &Timeouts, raw: Option<&RawRouteTimeouts>) -> RouteTimeouts {
+    let mut t = RouteTimeouts {
+        body_read: global.body_read,
+        body_idle: global.body_idle,
+        upstream_response: global.upstream_response,
+    };
+    let Some(raw) = raw else { return t };
+    for (value, slot) in [
+        (&raw.body_read, &mut t.body_read),
+        (&raw.body_idle, &mut t.body_idle),
+        (&raw.upstream_response, &mut t.upstream_response),
+    ] {
+        if let Some(v) = value {
+            if v.value.0.is_zero() {
+                ctx.on(v, "a timeout must be greater than zero");
+            } else {
+                *slot = v.value.0;
+            }
+        }
+    }
+    t
 }
 
 fn parse_methods(ctx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Vec<Method> {
