@@ -92,9 +92,12 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     for id in 0..config.workers {
         let proxy = Arc::new(Proxy::new(shared.clone())?);
         let (tx, rx) = mpsc::unbounded_channel();
+        let builder = http_builder(&config);
         let worker = Worker {
             proxy,
-            builder: http_builder(&config),
+            h1: builder.clone().http1_only(),
+            h2: builder.http2_only(),
+            first_bytes_timeout: config.timeouts.header_read,
             tls: config.listeners.iter().map(|l| l.tls.as_ref().map(|t| TlsAcceptor::from(t.config.clone()))).collect(),
             handshake_timeout: config.timeouts.tls_handshake,
             shutdown: shutdown_rx.clone(),
@@ -211,7 +214,12 @@ impl AcceptLoop {
 /// handed until the channel closes, then waiting for the supervisor's stop.
 struct Worker {
     proxy: Arc<Proxy>,
-    builder: auto::Builder<TokioExecutor>,
+    /// One builder per protocol: the gateway picks the protocol itself (ALPN,
+    /// or a bounded sniff of the first bytes) so that a silent or trickling
+    /// client cannot sit in hyper's version detection, which has no timeout.
+    h1: auto::Builder<TokioExecutor>,
+    h2: auto::Builder<TokioExecutor>,
+    first_bytes_timeout: Duration,
     /// Per listener index: the TLS acceptor, when that listener terminates TLS.
     tls: Vec<Option<TlsAcceptor>>,
     handshake_timeout: Duration,
@@ -251,21 +259,60 @@ impl Worker {
             let proxy = proxy.clone();
             async move { Ok::<_, Infallible>(proxy.serve(conn, request).await) }
         });
-        let builder = self.builder.clone();
+        let (h1, h2) = (self.h1.clone(), self.h2.clone());
         let shutdown = self.shutdown.clone();
         let drain = self.drain.clone();
-        let handshake_timeout = self.handshake_timeout;
+        let (handshake_timeout, sniff_timeout) = (self.handshake_timeout, self.first_bytes_timeout);
         tokio::spawn(async move {
             match tls {
-                None => serve_io(&builder, TokioIo::new(stream), service, shutdown, conn).await,
+                None => match sniff_protocol(&stream, sniff_timeout).await {
+                    Some(Protocol::Http2) => serve_io(&h2, TokioIo::new(stream), service, shutdown, conn).await,
+                    Some(Protocol::Http1) => serve_io(&h1, TokioIo::new(stream), service, shutdown, conn).await,
+                    None => tracing::debug!(peer = %conn.peer, "no request bytes in time; closed"),
+                },
                 Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => serve_io(&builder, TokioIo::new(tls_stream), service, shutdown, conn).await,
+                    Ok(Ok(tls_stream)) => {
+                        let h2_negotiated = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                        let builder = if h2_negotiated { &h2 } else { &h1 };
+                        serve_io(builder, TokioIo::new(tls_stream), service, shutdown, conn).await;
+                    }
                     Ok(Err(e)) => tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(peer = %conn.peer, "TLS handshake timed out"),
                 },
             }
             drop((drain, _permit));
         });
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Tells HTTP/1 from h2c (prior knowledge) by peeking at the first bytes,
+/// within `timeout`; `None` when the client sends nothing useful in time.
+async fn sniff_protocol(stream: &tokio::net::TcpStream, timeout: Duration) -> Option<Protocol> {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = [0u8; PREFACE.len()];
+    loop {
+        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        if !PREFACE.starts_with(&buf[..n]) {
+            return Some(Protocol::Http1);
+        }
+        if n == PREFACE.len() {
+            return Some(Protocol::Http2);
+        }
+        // A partial preface: wait for more without spinning.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
     }
 }
 

@@ -151,3 +151,20 @@ async fn over_limit_declared_body_gets_413_without_100_continue() {
     assert!(closed);
     assert_eq!(upstream.count(), 0);
 }
+
+#[tokio::test]
+async fn request_trailers_are_dropped_never_merged() {
+    let (upstream, _gw, addr) = setup().await;
+    let req = signed(Req::post(addr, "/_functions/x", b"hello"));
+    let request = format!(
+        "POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\n{}transfer-encoding: chunked\r\ntrailer: x-consumer-id\r\n\r\n5\r\nhello\r\n0\r\nx-consumer-id: admin\r\nx-late: 1\r\n\r\n",
+        signed_lines(&req)
+    );
+    let (response, _) = raw(addr, request.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let seen = upstream.last();
+    assert_eq!(&seen.body[..], b"hello");
+    assert_eq!(seen.headers["x-consumer-id"], "site-b");
+    assert!(!seen.headers.contains_key("x-late"));
+    assert!(!seen.headers.contains_key("trailer"));
+}
