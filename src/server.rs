@@ -333,7 +333,7 @@ async fn serve_io<I, S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let connection = builder.serve_connection(io, service);
+    let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,

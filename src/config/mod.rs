@@ -143,6 +143,9 @@ pub struct Route {
     pub max_body_bytes: u64,
     /// Global timeouts with this route's overrides applied.
     pub timeouts: RouteTimeouts,
+    /// Allow `Upgrade: websocket`, tunnelled after verification once the
+    /// upstream answers 101.
+    pub websocket: bool,
     pub upstream: Upstream,
     pub action: Action,
 }

@@ -94,6 +94,7 @@ pub struct RawRoute {
     pub preserve_host: Option<bool>,
     pub path_policy: Option<Spanned<String>>,
     pub timeouts: Option<RawRouteTimeouts>,
+    pub websocket: Option<bool>,
     pub max_body_bytes: Option<u64>,
 }
 

@@ -3,8 +3,10 @@
 use bytes::Bytes;
 use http::request::Parts;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Request, Response, Uri, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
 use http_body_util::Full;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 
 use super::{Conn, Proxy, ProxyBody, echo, headers, route};
 use crate::config::{HttpUpstream, Route, Upstream};
@@ -18,6 +20,8 @@ pub(super) struct Ctx<'a> {
     pub request_id: &'a HeaderValue,
     /// Normalised authority the client addressed.
     pub authority: &'a str,
+    /// A websocket upgrade the route allows: tunnel it once the upstream agrees.
+    pub websocket: bool,
 }
 
 impl Ctx<'_> {
@@ -57,17 +61,39 @@ impl Ctx<'_> {
                 if !self.route.preserve_host {
                     parts.headers.insert(header::HOST, up.host_header.clone());
                 }
+                let client_upgrade = self.websocket.then(|| parts.extensions.remove::<OnUpgrade>()).flatten();
+                if client_upgrade.is_some() {
+                    // Hop-by-hop, so stripped earlier; this hop asks for it again.
+                    parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                    parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                }
                 let mut request = Request::new(Full::new(body));
                 *request.method_mut() = parts.method;
                 *request.uri_mut() = uri;
                 *request.headers_mut() = parts.headers;
                 let timeout = self.route.timeouts.upstream_response;
-                let response = self.proxy.upstreams.send(up, request, timeout).await?;
+                let mut response = self.proxy.upstreams.send(up, request, timeout).await?;
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    let client = client_upgrade.ok_or(Rejection::UpstreamUnavailable)?;
+                    tokio::spawn(tunnel(client, hyper::upgrade::on(&mut response)));
+                    let (head, _) = response.into_parts();
+                    return Ok(Response::from_parts(head, ProxyBody::full(Bytes::new())));
+                }
                 let (mut head, incoming) = response.into_parts();
                 headers::strip_hop_by_hop(&mut head.headers);
                 Ok(Response::from_parts(head, ProxyBody::Upstream(incoming)))
             }
         }
+    }
+}
+
+/// Copies bytes both ways between the client and the upstream once both
+/// sides have switched protocols.
+async fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
+    let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else { return };
+    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(error = %e, "websocket tunnel ended with an error");
     }
 }
 

@@ -20,10 +20,21 @@ pub fn check(parts: &Parts, https: bool, limits: &Limits) -> Result<(), Rejectio
     if parts.method == Method::CONNECT {
         return Err(bad("CONNECT is not proxied"));
     }
-    if parts.headers.contains_key(header::UPGRADE) {
-        return Err(bad("protocol upgrades are not allowed on this route"));
-    }
     check_authority_agreement(parts, https)
+}
+
+/// `Upgrade` is refused unless the route allows websockets, and then only a
+/// plain HTTP/1.1 `GET` asking for `websocket`.
+pub fn check_upgrade(parts: &Parts, websocket_allowed: bool) -> Result<bool, Rejection> {
+    let Some(upgrade) = parts.headers.get(header::UPGRADE) else { return Ok(false) };
+    let is_websocket = upgrade.as_bytes().eq_ignore_ascii_case(b"websocket")
+        && parts.method == Method::GET
+        && parts.version == Version::HTTP_11;
+    if websocket_allowed && is_websocket {
+        Ok(true)
+    } else {
+        Err(bad("protocol upgrades are not allowed on this route"))
+    }
 }
 
 /// hyper enforces generous hard caps; these are the configured ones, with a
@@ -139,7 +150,6 @@ mod tests {
             &[("content-length", "5, 5")],
             &[("content-length", "+5")],
             &[("x_consumer_id", "admin")],
-            &[("upgrade", "websocket"), ("connection", "upgrade")],
         ];
         for headers in refused {
             assert!(check(&parts(headers), false).is_err(), "{headers:?}");
@@ -149,6 +159,16 @@ mod tests {
         {
             assert!(check(&parts(ok), false).is_ok(), "{ok:?}");
         }
+    }
+
+    #[test]
+    fn upgrades_need_a_websocket_route() {
+        let ws = parts(&[("upgrade", "websocket"), ("connection", "upgrade")]);
+        assert!(check_upgrade(&ws, false).is_err());
+        assert!(matches!(check_upgrade(&ws, true), Ok(true)));
+        let h2c = parts(&[("upgrade", "h2c"), ("connection", "upgrade")]);
+        assert!(check_upgrade(&h2c, true).is_err());
+        assert!(matches!(check_upgrade(&parts(&[]), false), Ok(false)));
     }
 
     #[test]

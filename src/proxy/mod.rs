@@ -96,12 +96,20 @@ impl Proxy {
                 if route.path_policy == PathPolicy::Strict {
                     path::check_strict(parts.uri.path()).map_err(Rejection::NonCanonicalPath)?;
                 }
-                Ok((route, authority))
+                let websocket = hygiene::check_upgrade(&parts, route.websocket)?;
+                Ok((route, authority, websocket))
             });
         let (route, result) = match routed {
             Err(rejection) => (None, Err(rejection)),
-            Ok((route, authority)) => {
-                let ctx = forward::Ctx { proxy: self, conn, route, request_id: &request_id, authority: &authority };
+            Ok((route, authority, websocket)) => {
+                let ctx = forward::Ctx {
+                    proxy: self,
+                    conn,
+                    route,
+                    request_id: &request_id,
+                    authority: &authority,
+                    websocket,
+                };
                 let result = match &route.action {
                     Action::Verify(policy) => verify::run(&ctx, policy, parts, body).await,
                     Action::Sign(policy) => sign::run(&ctx, policy, parts, body).await,

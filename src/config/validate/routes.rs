@@ -88,6 +88,7 @@ fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &
         preserve_host: r.preserve_host.unwrap_or(false),
         path_policy,
         timeouts: route_timeouts(ctx, &env.timeouts, r.timeouts.as_ref()),
+        websocket: r.websocket.unwrap_or(false),
         max_body_bytes: r.max_body_bytes.unwrap_or(env.limits.max_body_bytes),
         upstream,
         action: action?,
