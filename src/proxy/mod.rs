@@ -5,7 +5,7 @@ mod echo;
 mod forward;
 pub mod headers;
 mod hygiene;
-mod path;
+pub mod path;
 mod route;
 mod sign;
 mod verify;

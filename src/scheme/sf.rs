@@ -207,16 +207,17 @@ impl<'a> Parser<'a> {
             return Err(self.err("expected a digit"));
         }
         let sign = if negative { -1 } else { 1 };
-        let int_part = digits_value(&self.input[int_start..self.pos]);
+        // Length limits first: they also keep the arithmetic below in range.
         if self.peek() != Some(b'.') {
             if int_digits > 15 {
                 return Err(self.err("integer has more than 15 digits"));
             }
-            return Ok(Bare::Integer(sign * int_part));
+            return Ok(Bare::Integer(sign * digits_value(&self.input[int_start..self.pos])));
         }
         if int_digits > 12 {
             return Err(self.err("decimal has more than 12 integer digits"));
         }
+        let int_part = digits_value(&self.input[int_start..self.pos]);
         self.pos += 1;
         let frac_start = self.pos;
         while matches!(self.peek(), Some(b'0'..=b'9')) {
