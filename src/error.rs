@@ -83,7 +83,8 @@ impl Rejection {
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamTls => "upstream_tls_error",
             Self::UpstreamTimeout => "upstream_timeout",
-            Self::Replay(_) => "replay_cache_full",
+            Self::Replay(ReplayError::Full(_)) => "replay_cache_full",
+            Self::Replay(ReplayError::Unavailable(_)) => "replay_store_unavailable",
             Self::Internal => "internal_error",
         }
     }
@@ -155,6 +156,7 @@ mod tests {
             (Rejection::UpstreamTls, 502, "upstream_tls_error"),
             (Rejection::UpstreamTimeout, 504, "upstream_timeout"),
             (ReplayError::Full(1).into(), 503, "replay_cache_full"),
+            (ReplayError::Unavailable("down".into()).into(), 503, "replay_store_unavailable"),
             (Rejection::Internal, 500, "internal_error"),
         ];
         for (rejection, status, code) in cases {

@@ -29,6 +29,8 @@ pub enum ServerError {
     Worker(std::io::Error),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("replay store: {0}")]
+    Replay(#[from] crate::replay::ReplayError),
 }
 
 /// A started gateway: its bound addresses and the means to stop it.
@@ -72,7 +74,7 @@ struct Accepted {
 /// Binds every listener, starts the workers, then serves in the background.
 pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     let config = Arc::new(config);
-    let shared = Arc::new(Shared::new(config.clone()));
+    let shared = Arc::new(Shared::new(config.clone())?);
     let mut bound = Vec::new();
     for (index, listener) in config.listeners.iter().enumerate() {
         let tcp = TcpListener::bind(listener.bind).await.map_err(|source| ServerError::Bind {

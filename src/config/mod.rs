@@ -238,12 +238,34 @@ pub struct CaBundle {
     pub certs: Vec<CertificateDer<'static>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayStoreKind {
     Memory,
+    Redis { url: RedactedString, key_prefix: String, on_error: crate::replay::OnError, timeout: Duration },
 }
 
-#[derive(Debug, Clone, Copy)]
+/// A string that may hold a credential (a Redis URL with a password):
+/// `Debug` shows only whether it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedactedString(String);
+
+impl RedactedString {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RedactedString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct ReplaySettings {
     pub store: ReplayStoreKind,
     pub capacity: usize,

@@ -133,6 +133,12 @@ pub struct RawSign {
 pub struct RawReplay {
     pub store: Spanned<String>,
     pub capacity: Option<Spanned<u64>>,
+    /// `redis://[user:password@]host:port[/db]`; may also come from a secret.
+    pub url: Option<Spanned<String>>,
+    pub url_secret: Option<Spanned<String>>,
+    pub key_prefix: Option<String>,
+    pub on_error: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<DurationSpec>>,
 }
 
 #[derive(Debug, Deserialize)]

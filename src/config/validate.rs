@@ -9,13 +9,16 @@ use std::sync::Arc;
 use hmac::KeyInit as _;
 use serde_saphyr::Location;
 
+use super::RedactedString;
 use super::raw::{RawConfig, RawConsumer, RawListenerTls, RawSecret, RawTimeouts, Spanned};
 use super::secret::{self, Encoding, Secret, SecretSource};
 use super::{
     Cidr, Config, ConfigError, Consumer, ConsumerKey, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, KeyStore,
     Limits, Listener, ListenerTls, Problem, ReplaySettings, ReplayStoreKind, SecretSummary, Timeouts,
 };
+use crate::replay::OnError;
 use crate::scheme::rfc9421::HmacSha256;
+use std::time::Duration;
 
 mod routes;
 mod upstreams;
@@ -99,7 +102,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
             .map(|(name, (src, s))| SecretSummary { name: name.clone(), source: src.clone(), len: s.expose().len() })
             .collect(),
         upstreams: upstreams.into_iter().map(|(_, u)| u).collect(),
-        replay: build_replay(ctx, &raw),
+        replay: build_replay(ctx, &raw, &secrets),
         limits,
         timeouts,
         workers: build_workers(ctx, &raw),
@@ -261,17 +264,51 @@ fn build_consumers(ctx: &mut Ctx<'_>, raw: &[RawConsumer], secrets: &Secrets) ->
     (consumers, KeyStore(keys))
 }
 
-fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig) -> ReplaySettings {
+fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> ReplaySettings {
     let mut settings = ReplaySettings { store: ReplayStoreKind::Memory, capacity: 1_000_000 };
     let Some(replay) = &raw.replay else { return settings };
-    if replay.store.value != "memory" {
-        ctx.on(&replay.store, format!("unknown replay store `{}` (known: memory)", replay.store.value));
-    }
     if let Some(cap) = &replay.capacity {
         match usize::try_from(cap.value) {
             Ok(n) if n > 0 => settings.capacity = n,
             _ => ctx.on(cap, "replay capacity must be a positive number of entries"),
         }
+    }
+    match replay.store.value.as_str() {
+        "memory" => {}
+        "redis" => {
+            let url = match (&replay.url, &replay.url_secret) {
+                (Some(url), None) => Some(url.value.clone()),
+                (None, Some(name)) => {
+                    lookup_secret(ctx, secrets, name).and_then(|s| String::from_utf8(s.expose().to_vec()).ok())
+                }
+                _ => {
+                    ctx.on(&replay.store, "a redis replay store needs exactly one of `url` or `url_secret`");
+                    None
+                }
+            };
+            let on_error = match replay.on_error.as_ref().map(|o| (o, o.value.as_str())) {
+                None | Some((_, "reject")) => OnError::Reject,
+                Some((_, "allow")) => OnError::Allow,
+                Some((o, other)) => {
+                    ctx.on(o, format!("unknown on_error `{other}` (known: reject, allow)"));
+                    OnError::Reject
+                }
+            };
+            let timeout = replay.timeout.as_ref().map_or(Duration::from_millis(250), |t| t.value.0);
+            if let Some(url) = url {
+                if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")) {
+                    let at = replay.url.as_ref().map_or(replay.store.referenced, |u| u.referenced);
+                    ctx.at(at, "the redis url must start with redis://, rediss:// or redis+unix://");
+                }
+                settings.store = ReplayStoreKind::Redis {
+                    url: RedactedString::new(url),
+                    key_prefix: replay.key_prefix.clone().unwrap_or_else(|| "hmacgw:".into()),
+                    on_error,
+                    timeout,
+                };
+            }
+        }
+        other => ctx.on(&replay.store, format!("unknown replay store `{other}` (known: memory, redis)")),
     }
     settings
 }

@@ -36,8 +36,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Arc<Config>) -> Self {
-        Self { replay: ReplayStore::from_settings(&config.replay), ids: RequestIds::new(), config }
+    pub fn new(config: Arc<Config>) -> Result<Self, crate::replay::ReplayError> {
+        Ok(Self { replay: ReplayStore::from_settings(&config.replay)?, ids: RequestIds::new(), config })
     }
 
     pub fn config(&self) -> &Config {

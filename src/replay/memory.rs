@@ -4,14 +4,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest as _, Sha256};
-
-use super::{Claim, ReplayError};
+use super::{Claim, Fingerprint, ReplayError, fingerprint};
 
 const SHARDS: usize = 16;
-
-/// Fixed-size fingerprint of (keyid, nonce); collisions need a SHA-256 break.
-type Fingerprint = [u8; 16];
 
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -86,17 +81,6 @@ impl Shard {
             self.queue.retain(|(expiry, fp)| map.get(fp) == Some(expiry));
         }
     }
-}
-
-fn fingerprint(keyid: &str, nonce: &str) -> Fingerprint {
-    let mut h = Sha256::new();
-    h.update((keyid.len() as u64).to_be_bytes());
-    h.update(keyid.as_bytes());
-    h.update(nonce.as_bytes());
-    let digest = h.finalize();
-    let mut fp = [0u8; 16];
-    fp.copy_from_slice(&digest[..16]);
-    fp
 }
 
 #[cfg(test)]
