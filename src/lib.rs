@@ -12,11 +12,15 @@
 //! - [`upstream`]: pooled HTTP/HTTPS client with timeouts.
 //! - [`server`]: listeners, connection handling, graceful shutdown.
 //! - [`error`]: every rejection mapped to a status and a JSON body.
+//! - [`admin`]: `/healthz`, `/readyz`, `/metrics` on a separate listener.
+//! - [`metrics`]: the Prometheus registry (no secrets in any label).
 //! - [`cli`]: the `run`, `check`, `keygen` and `sign` commands.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod proxy;
 pub mod replay;
 pub mod scheme;

@@ -116,7 +116,21 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     drop(drain_tx);
     let senders: Arc<[mpsc::UnboundedSender<Accepted>]> = senders.into();
     let next = Arc::new(AtomicUsize::new(0));
-    let addrs = bound.iter().map(|(n, a, _, _)| (n.clone(), *a)).collect();
+    let mut addrs: Vec<(String, SocketAddr)> = bound.iter().map(|(n, a, _, _)| (n.clone(), *a)).collect();
+    let admin = match config.admin {
+        Some(bind) => {
+            let listener = crate::admin::bind(bind).await.map_err(|source| ServerError::Bind {
+                name: "admin".into(),
+                addr: bind,
+                source,
+            })?;
+            let addr = listener.local_addr().unwrap_or(bind);
+            tracing::info!(%addr, "admin listening");
+            addrs.push(("admin".into(), addr));
+            Some(tokio::spawn(crate::admin::serve(listener, shared.clone(), shutdown_rx.clone())))
+        }
+        None => None,
+    };
     let mut loops = JoinSet::new();
     for (_, _, index, tcp) in bound {
         let accept = AcceptLoop {
@@ -132,6 +146,9 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     let grace = config.timeouts.shutdown_grace;
     let supervisor = tokio::spawn(async move {
         loops.join_all().await;
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
         // Every connection task holds a drain sender; recv() ends when all are gone.
         if tokio::time::timeout(grace, drain_rx.recv()).await.is_err() {
             tracing::warn!(?grace, "connections still open after the shutdown grace period; closing them");
@@ -265,6 +282,8 @@ impl Worker {
         let shutdown = self.shutdown.clone();
         let drain = self.drain.clone();
         let (handshake_timeout, sniff_timeout) = (self.handshake_timeout, self.first_bytes_timeout);
+        let open = self.proxy.shared().metrics().open_connections.clone();
+        open.inc();
         tokio::spawn(async move {
             match tls {
                 None => match sniff_protocol(&stream, sniff_timeout).await {
@@ -282,6 +301,7 @@ impl Worker {
                     Err(_) => tracing::debug!(peer = %conn.peer, "TLS handshake timed out"),
                 },
             }
+            open.dec();
             drop((drain, _permit));
         });
     }

@@ -187,5 +187,25 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     assert!(status.success(), "exit status {status}");
     // New connections are refused once it is gone.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    // One access-log event per request, with the caller's identity and no query values.
+    let mut access = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["target"] == "hmac_gateway::access" {
+            access.push(event["fields"].clone());
+        }
+        assert!(!line.contains(KEY_B64), "a secret reached the log");
+    }
+    assert_eq!(access.len(), 1, "{access:?}");
+    let a = &access[0];
+    assert_eq!(
+        (a["route"].as_str(), a["status"].as_u64(), a["consumer"].as_str()),
+        (Some("api"), Some(200), Some("site-b"))
+    );
+    assert_eq!(
+        (a["keyid"].as_str(), a["path"].as_str(), a["auth"].as_str()),
+        (Some("site-b-1"), Some("/_functions/slow"), Some("ok"))
+    );
+    assert!(a["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     let _ = std::fs::remove_dir_all(&dir);
 }

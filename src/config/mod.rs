@@ -38,6 +38,8 @@ pub struct Config {
     /// Worker threads, each running its own event loop and upstream pools.
     pub workers: usize,
     pub trusted_proxies: Vec<Cidr>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
+    pub admin: Option<SocketAddr>,
     /// Things that work but should not go to production (inline secrets).
     pub warnings: Vec<String>,
 }

@@ -25,6 +25,7 @@ pub struct RawConfig {
     pub limits: Option<RawLimits>,
     pub timeouts: Option<RawTimeouts>,
     pub workers: Option<Spanned<u64>>,
+    pub admin: Option<RawAdmin>,
     /// CIDRs whose X-Forwarded-* headers are trusted and extended.
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
@@ -47,6 +48,12 @@ pub struct RawListenerTls {
     pub key: Spanned<String>,
     /// PEM CA bundle: when set, clients must present a certificate it issued.
     pub client_ca: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub bind: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -106,6 +106,13 @@ fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         limits,
         timeouts,
         workers: build_workers(ctx, &raw),
+        admin: raw.admin.as_ref().and_then(|a| {
+            let parsed = a.bind.value.parse::<SocketAddr>();
+            if parsed.is_err() {
+                ctx.on(&a.bind, format!("admin bind `{}` is not an IP:port address", a.bind.value));
+            }
+            parsed.ok()
+        }),
         trusted_proxies: raw
             .trusted_proxies
             .iter()

@@ -11,6 +11,7 @@ use hyper_util::rt::TokioIo;
 use super::{Conn, Proxy, ProxyBody, echo, headers, route};
 use crate::config::{HttpUpstream, Route, Upstream};
 use crate::error::Rejection;
+use crate::metrics::{RouteLabel, UpstreamKind};
 
 /// Per-request context shared by the verify and sign flows.
 pub(super) struct Ctx<'a> {
@@ -72,7 +73,15 @@ impl Ctx<'_> {
                 *request.uri_mut() = uri;
                 *request.headers_mut() = parts.headers;
                 let timeout = self.route.timeouts.upstream_response;
-                let mut response = self.proxy.upstreams.send(up, request, timeout).await?;
+                let started = std::time::Instant::now();
+                let sent = self.proxy.upstreams.send(up, request, timeout).await;
+                let metrics = self.proxy.shared.metrics();
+                let route = RouteLabel { route: self.route.name.clone() };
+                metrics.upstream_seconds.get_or_create(&route).observe(started.elapsed().as_secs_f64());
+                let mut response = sent.inspect_err(|e| {
+                    let labels = UpstreamKind { upstream: up.name.clone(), kind: e.code() };
+                    metrics.upstream_errors.get_or_create(&labels).inc();
+                })?;
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     let client = client_upgrade.ok_or(Rejection::UpstreamUnavailable)?;
                     tokio::spawn(tunnel(client, hyper::upgrade::on(&mut response)));

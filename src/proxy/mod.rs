@@ -24,6 +24,7 @@ pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
 
 use crate::config::{Action, Config, PathPolicy};
 use crate::error::Rejection;
+use crate::metrics::{Metrics, RouteLabel, RouteReason, RouteStatus};
 use crate::replay::ReplayStore;
 use crate::upstream::UpstreamClients;
 
@@ -33,11 +34,21 @@ pub struct Shared {
     config: Arc<Config>,
     replay: ReplayStore,
     ids: RequestIds,
+    metrics: Metrics,
 }
 
 impl Shared {
     pub fn new(config: Arc<Config>) -> Result<Self, crate::replay::ReplayError> {
-        Ok(Self { replay: ReplayStore::from_settings(&config.replay)?, ids: RequestIds::new(), config })
+        Ok(Self {
+            replay: ReplayStore::from_settings(&config.replay)?,
+            ids: RequestIds::new(),
+            metrics: Metrics::new(),
+            config,
+        })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn config(&self) -> &Config {
@@ -76,13 +87,23 @@ impl Proxy {
 
     /// [`Proxy::handle`], with a panic confined to its own request: that
     /// request gets 500 JSON, the connection and every other request go on.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub async fn serve(&self, conn: Conn, request: Request<Incoming>) -> Response<ProxyBody> {
         guarded(self.handle(conn, request)).await
     }
 
     /// Handles one request; never fails: rejections become JSON responses.
     pub async fn handle(&self, conn: Conn, request: Request<Incoming>) -> Response<ProxyBody> {
+        let started = std::time::Instant::now();
         let (parts, body) = request.into_parts();
+        let log = AccessLog {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+            bytes_in: body::declared_length(&parts.headers),
+        };
         let request_id = match parts.headers.get(headers::X_REQUEST_ID) {
             Some(id) if is_sane_request_id(id) => id.clone(),
             _ => self.shared.ids.next(),
@@ -117,21 +138,37 @@ impl Proxy {
                 (Some(route), result)
             }
         };
+        let route_name = route.map_or("", |r| r.name.as_str());
+        let mut auth = "ok";
         let mut response = result.unwrap_or_else(|rejection| {
+            auth = rejection.code();
             tracing::info!(
                 request_id = request_id.to_str().unwrap_or_default(),
-                route = route.map_or("", |r| r.name.as_str()),
+                route = route_name,
                 status = rejection.status().as_u16(),
                 error = rejection.code(),
                 reason = %rejection,
                 "request rejected"
             );
+            if matches!(rejection, Rejection::Auth(_) | Rejection::ConsumerNotAllowed) {
+                let labels = RouteReason { route: route_name.to_owned(), reason: rejection.code() };
+                self.shared.metrics.auth_failures.get_or_create(&labels).inc();
+            }
             let accept_signature = route.and_then(|r| match &r.action {
                 Action::Verify(policy) => Some(&policy.accept_signature),
                 Action::Sign(_) => None,
             });
             rejection.into_response(&request_id, accept_signature)
         });
+        let status = response.status().as_u16();
+        let metrics = &self.shared.metrics;
+        metrics.requests.get_or_create(&RouteStatus { route: route_name.to_owned(), status }).inc();
+        let elapsed = started.elapsed();
+        metrics
+            .request_seconds
+            .get_or_create(&RouteLabel { route: route_name.to_owned() })
+            .observe(elapsed.as_secs_f64());
+        log.emit(&self.config.listeners[conn.listener].name, route_name, &request_id, &response, auth, elapsed);
         response.headers_mut().insert(headers::X_REQUEST_ID, request_id);
         response
     }
@@ -145,6 +182,53 @@ async fn guarded(handler: impl Future<Output = Response<ProxyBody>>) -> Response
             tracing::error!("request handler panicked; answered 500");
             Rejection::Internal.into_response(&HeaderValue::from_static("-"), None)
         }
+    }
+}
+
+/// Who a verified request came from, attached to its response for the log.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub consumer: HeaderValue,
+    pub keyid: HeaderValue,
+}
+
+/// What the access log needs from the request before it is consumed.
+struct AccessLog {
+    method: http::Method,
+    path: String,
+    bytes_in: Option<u64>,
+}
+
+impl AccessLog {
+    /// One event per request, target `hmac_gateway::access` (filter it with
+    /// RUST_LOG). The path is logged without its query: values stay out.
+    fn emit(
+        &self,
+        listener: &str,
+        route: &str,
+        request_id: &HeaderValue,
+        response: &Response<ProxyBody>,
+        auth: &str,
+        elapsed: std::time::Duration,
+    ) {
+        let identity = response.extensions().get::<Identity>();
+        let text = |v: Option<&HeaderValue>| v.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        tracing::info!(
+            target: "hmac_gateway::access",
+            request_id = request_id.to_str().unwrap_or_default(),
+            listener,
+            route,
+            consumer = text(identity.map(|i| &i.consumer)),
+            keyid = text(identity.map(|i| &i.keyid)),
+            method = self.method.as_str(),
+            path = self.path.as_str(),
+            status = response.status().as_u16(),
+            auth,
+            bytes_in = self.bytes_in.unwrap_or(0),
+            bytes_out = http_body::Body::size_hint(response.body()).exact().unwrap_or(0),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "access"
+        );
     }
 }
 

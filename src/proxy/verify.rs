@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderName, Response};
 use hyper::body::Incoming;
 
 use super::forward::Ctx;
-use super::{ProxyBody, body, headers, unix_now};
+use super::{Identity, ProxyBody, body, headers, unix_now};
 use crate::config::VerifyPolicy;
 use crate::error::Rejection;
 use crate::replay::Claim;
@@ -74,7 +74,10 @@ pub(super) async fn run(
     let peer = ctx.conn.peer.ip();
     let trusted = ctx.proxy.config.trusted_proxies.iter().any(|net| net.contains(peer));
     headers::set_forwarded(h, peer, trusted, proto, ctx.authority);
-    ctx.forward(parts, &path, body).await
+    let identity = Identity { consumer: accepted.key.consumer_id.clone(), keyid: accepted.key.keyid.clone() };
+    let mut response = ctx.forward(parts, &path, body).await?;
+    response.extensions_mut().insert(identity);
+    Ok(response)
 }
 
 /// All field lines of `name`, joined with `, ` (RFC 9110 section 5.3).
