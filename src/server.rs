@@ -37,7 +37,6 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct RunningGateway {
     addrs: Vec<(String, SocketAddr)>,
-    shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     supervisor: tokio::task::JoinHandle<()>,
 }
@@ -46,14 +45,6 @@ impl RunningGateway {
     /// The address a listener actually bound (useful with port 0).
     pub fn addr(&self, listener: &str) -> Option<SocketAddr> {
         self.addrs.iter().find(|(n, _)| n == listener).map(|(_, a)| *a)
-    }
-
-    pub fn addrs(&self) -> &[(String, SocketAddr)] {
-        &self.addrs
-    }
-
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace
@@ -156,7 +147,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         let _ = stop.send(true);
         let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
     });
-    Ok(RunningGateway { addrs, shared, shutdown, supervisor })
+    Ok(RunningGateway { addrs, shutdown, supervisor })
 }
 
 /// Resolves once the flag is set (or its sender is gone).

@@ -96,13 +96,6 @@ impl KeyStore {
         self.0.get(keyid)
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// One consumer key, prepared once: the HMAC state and the identity header

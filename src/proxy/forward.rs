@@ -41,11 +41,7 @@ impl Ctx<'_> {
 
     /// The path sent upstream for `path`.
     pub fn upstream_path(&self, path: &str) -> String {
-        let base = match &self.route.upstream {
-            Upstream::Http(up) => up.base_path.as_str(),
-            Upstream::Echo => "",
-        };
-        route::upstream_path(base, path, self.route.strip_prefix.as_deref())
+        route::path_for(self.route, path)
     }
 
     /// Forwards with `path` (already rewritten) and `parts.headers` (already

@@ -51,10 +51,6 @@ impl Shared {
         &self.metrics
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     pub fn replay_store(&self) -> &ReplayStore {
         &self.replay
     }
@@ -66,7 +62,6 @@ impl Shared {
 #[derive(Debug)]
 pub struct Proxy {
     shared: Arc<Shared>,
-    config: Arc<Config>,
     upstreams: UpstreamClients,
 }
 
@@ -81,16 +76,19 @@ pub struct Conn {
 
 impl Proxy {
     pub fn new(shared: Arc<Shared>) -> Result<Self, crate::tls::TlsError> {
-        let config = shared.config.clone();
-        Ok(Self { upstreams: UpstreamClients::new(&config)?, config, shared })
+        Ok(Self { upstreams: UpstreamClients::new(&shared.config)?, shared })
     }
 
-    /// [`Proxy::handle`], with a panic confined to its own request: that
-    /// request gets 500 JSON, the connection and every other request go on.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
+    fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// [`Proxy::handle`], with a panic confined to its own request: that
+    /// request gets 500 JSON, the connection and every other request go on.
     pub async fn serve(&self, conn: Conn, request: Request<Incoming>) -> Response<ProxyBody> {
         guarded(self.handle(conn, request)).await
     }
@@ -108,8 +106,8 @@ impl Proxy {
             Some(id) if is_sane_request_id(id) => id.clone(),
             _ => self.shared.ids.next(),
         };
-        let routes = &self.config.listeners[conn.listener].routes;
-        let routed = hygiene::check(&parts, conn.https, &self.config.limits)
+        let routes = &self.config().listeners[conn.listener].routes;
+        let routed = hygiene::check(&parts, conn.https, &self.config().limits)
             .and_then(|()| inbound_authority(&parts, conn.https))
             .and_then(|authority| {
                 let host = Some(route::host_of(&authority));
@@ -168,7 +166,7 @@ impl Proxy {
             .request_seconds
             .get_or_create(&RouteLabel { route: route_name.to_owned() })
             .observe(elapsed.as_secs_f64());
-        log.emit(&self.config.listeners[conn.listener].name, route_name, &request_id, &response, auth, elapsed);
+        log.emit(&self.config().listeners[conn.listener].name, route_name, &request_id, &response, auth, elapsed);
         response.headers_mut().insert(headers::X_REQUEST_ID, request_id);
         response
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::config::Route;
+use crate::config::{Route, Upstream};
 
 /// Host (without port, lowercase), method and raw path decide.
 pub fn find<'a>(routes: &'a [Arc<Route>], host: Option<&str>, method: &Method, path: &str) -> Option<&'a Arc<Route>> {
@@ -23,8 +23,17 @@ pub fn host_of(authority: &str) -> &str {
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
 
+/// The path a route sends upstream for a request `path`.
+pub fn path_for(route: &Route, path: &str) -> String {
+    let base = match &route.upstream {
+        Upstream::Http(up) => up.base_path.as_str(),
+        Upstream::Echo => "",
+    };
+    upstream_path(base, path, route.strip_prefix.as_deref())
+}
+
 /// The path sent upstream: `strip_prefix` removed, `base` put in front.
-pub fn upstream_path(base: &str, path: &str, strip_prefix: Option<&str>) -> String {
+fn upstream_path(base: &str, path: &str, strip_prefix: Option<&str>) -> String {
     let rest = strip_prefix.and_then(|p| path.strip_prefix(p)).unwrap_or(path);
     let mut out = String::with_capacity(base.len() + rest.len() + 1);
     out.push_str(base);

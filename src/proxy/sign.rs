@@ -59,11 +59,11 @@ pub fn sign_request(
     now: i64,
     nonce: &str,
 ) -> Result<SignedTarget, Rejection> {
-    let (scheme, authority, base) = match &route.upstream {
-        Upstream::Http(up) => (if up.https { "https" } else { "http" }, up.authority.as_str(), up.base_path.as_str()),
-        Upstream::Echo => ("http", inbound_authority, ""),
+    let (scheme, authority) = match &route.upstream {
+        Upstream::Http(up) => (if up.https { "https" } else { "http" }, up.authority.as_str()),
+        Upstream::Echo => ("http", inbound_authority),
     };
-    let path = route::upstream_path(base, request.path, route.strip_prefix.as_deref());
+    let path = route::path_for(route, request.path);
     headers::strip_hop_by_hop(headers);
     headers.remove(headers::SIGNATURE);
     headers.remove(headers::SIGNATURE_INPUT);

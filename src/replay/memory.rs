@@ -54,13 +54,10 @@ impl MemoryStore {
         Ok(Claim::Fresh)
     }
 
-    pub fn len(&self) -> usize {
+    pub fn live_entries(&self) -> usize {
         self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).expiry.len()).sum()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl Shard {
@@ -96,7 +93,7 @@ mod tests {
         assert_eq!(store.claim("k", "n1", TTL), Ok(Claim::Replayed));
         assert_eq!(store.claim("k", "n2", TTL), Ok(Claim::Fresh));
         assert_eq!(store.claim("other", "n1", TTL), Ok(Claim::Fresh));
-        assert_eq!(store.len(), 3);
+        assert_eq!(store.live_entries(), 3);
     }
 
     #[test]

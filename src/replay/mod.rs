@@ -80,7 +80,7 @@ impl ReplayStore {
     /// Live entries held in process (a shared store reports none).
     pub fn local_entries(&self) -> usize {
         match self {
-            Self::Memory(store) => store.len(),
+            Self::Memory(store) => store.live_entries(),
             Self::Redis(_) => 0,
         }
     }
