@@ -169,11 +169,8 @@ async fn slow_headers_and_slow_bodies_are_cut_off() {
     assert!(took < Duration::from_secs(3), "slow headers held the connection for {took:?}");
     // A signed body that stalls half way: 408 body_timeout, nothing forwarded.
     let req = signed(Req::post(addr, "/_functions/x", b"0123456789"));
-    let mut head = format!("POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 10\r\n");
-    for (name, value) in &req.headers {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    head.push_str("\r\n01234");
+    let head =
+        format!("POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 10\r\n{}\r\n01234", header_lines(&req));
     let (out, took) = raw_exchange(addr, &[(head.as_bytes(), Duration::from_secs(2))]).await;
     assert!(out.starts_with("HTTP/1.1 408"), "{out}");
     assert!(out.contains("body_timeout"));
@@ -351,11 +348,7 @@ async fn connections_beyond_max_connections_wait_and_idle_ones_are_closed() {
     // A keep-alive connection that served one request and then idles holds
     // the only slot until the header timer closes it; the next client waits.
     let req = signed(Req::get(addr, "/_functions/first"));
-    let mut head = format!("GET /_functions/first HTTP/1.1\r\nhost: {addr}\r\n");
-    for (name, value) in &req.headers {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    head.push_str("\r\n");
+    let head = format!("GET /_functions/first HTTP/1.1\r\nhost: {addr}\r\n{}\r\n", header_lines(&req));
     let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
     first.write_all(head.as_bytes()).await.unwrap();
     let n = first.read(&mut buf).await.unwrap();

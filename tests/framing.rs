@@ -7,30 +7,8 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// Writes `bytes` and reads until the server closes (or 3 s pass).
-async fn raw(addr: SocketAddr, bytes: &[u8]) -> (String, bool) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(bytes).await.unwrap();
-    let mut out = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut out)).await.is_ok();
-    (String::from_utf8_lossy(&out).into_owned(), closed)
-}
-
-/// The signed headers of `req` as raw lines, minus framing (the case adds it).
-fn signed_lines(req: &Req) -> String {
-    let mut lines = String::new();
-    for (name, value) in &req.headers {
-        if name != "content-length" && name != "transfer-encoding" {
-            lines.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-        }
-    }
-    lines
-}
 
 async fn setup() -> (Upstream, hmac_gateway::server::RunningGateway, SocketAddr) {
     let upstream = Upstream::start().await;
@@ -44,10 +22,10 @@ async fn smuggling_table_is_refused_before_the_upstream() {
     let (upstream, _gw, addr) = setup().await;
     let post = |framing: &str, body: &str| {
         let req = signed(Req::post(addr, "/_functions/x", b"hello"));
-        format!("POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\n{}{framing}\r\n{body}", signed_lines(&req))
+        format!("POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\n{}{framing}\r\n{body}", header_lines(&req))
     };
     let get = signed(Req::get(addr, "/_functions/x"));
-    let get_lines = signed_lines(&get);
+    let get_lines = header_lines(&get);
     let cases: Vec<(&str, String)> = vec![
         ("TE list", post("transfer-encoding: gzip, chunked\r\n", "5\r\nhello\r\n0\r\n\r\n")),
         ("TE twice", post("transfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n")),
@@ -102,7 +80,7 @@ async fn te_with_cl_is_reframed_and_closes_the_connection() {
         let smuggled = format!("GET /_functions/smuggled HTTP/1.1\r\nhost: {addr}\r\n\r\n");
         let request = format!(
             "POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\n{}{framing}\r\n5\r\nhello\r\n0\r\n\r\n{smuggled}",
-            signed_lines(&req)
+            header_lines(&req)
         );
         let before = upstream.count();
         let (response, closed) = raw(addr, request.as_bytes()).await;
@@ -127,7 +105,7 @@ async fn a_pipelined_unsigned_request_after_a_signed_one_is_rejected() {
     let get = signed(Req::get(addr, "/_functions/ok"));
     let pipelined = format!(
         "GET /_functions/ok HTTP/1.1\r\nhost: {addr}\r\n{}\r\nGET /_functions/sneaky HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n",
-        signed_lines(&get)
+        header_lines(&get)
     );
     let (response, _) = raw(addr, pipelined.as_bytes()).await;
     let statuses: Vec<&str> = response.match_indices("HTTP/1.1 ").map(|(i, _)| &response[i + 9..i + 12]).collect();
@@ -142,7 +120,7 @@ async fn over_limit_declared_body_gets_413_without_100_continue() {
     let req = signed(Req::post(addr, "/_functions/x", &[b'a'; 101]));
     let head = format!(
         "POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\nexpect: 100-continue\r\ncontent-length: 101\r\n{}\r\n",
-        signed_lines(&req)
+        header_lines(&req)
     );
     let (response, closed) = raw(addr, head.as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
@@ -158,7 +136,7 @@ async fn request_trailers_are_dropped_never_merged() {
     let req = signed(Req::post(addr, "/_functions/x", b"hello"));
     let request = format!(
         "POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\n{}transfer-encoding: chunked\r\ntrailer: x-consumer-id\r\n\r\n5\r\nhello\r\n0\r\nx-consumer-id: admin\r\nx-late: 1\r\n\r\n",
-        signed_lines(&req)
+        header_lines(&req)
     );
     let (response, _) = raw(addr, request.as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");

@@ -7,24 +7,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Sends a correctly signed GET for `path` over raw TCP; returns the response.
 async fn signed_get(addr: SocketAddr, path: &str) -> String {
     let req = signed(Req::get(addr, path));
-    let mut head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
-    for (name, value) in &req.headers {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    head.push_str("\r\n");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n{}\r\n", header_lines(&req));
+    raw(addr, head.as_bytes()).await.0
 }
 
 #[tokio::test]

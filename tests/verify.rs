@@ -230,11 +230,10 @@ async fn chunked_body_over_the_limit_is_cut_off() {
     let addr = gw.addr("ingress").unwrap();
     let mut req = Req::post(addr, "/_functions/x", &[b'z'; 200]);
     sign(&mut req, &SignOpts::default());
-    let mut head = format!("POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\n");
-    for (name, value) in &req.headers {
-        head.push_str(&format!("{}: {}\r\n", name, value.to_str().unwrap()));
-    }
-    head.push_str("\r\nc8\r\n");
+    let head = format!(
+        "POST /_functions/x HTTP/1.1\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\n{}\r\nc8\r\n",
+        header_lines(&req)
+    );
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&[b'z'; 200]).await.unwrap();

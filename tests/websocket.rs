@@ -57,12 +57,10 @@ fn upgrade_request(addr: SocketAddr, signed_request: bool) -> String {
     if signed_request {
         req = signed(req);
     }
-    let mut head =
-        format!("GET /_functions/socket HTTP/1.1\r\nhost: {addr}\r\nconnection: upgrade\r\nupgrade: websocket\r\n");
-    for (name, value) in &req.headers {
-        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    head + "\r\n"
+    format!(
+        "GET /_functions/socket HTTP/1.1\r\nhost: {addr}\r\nconnection: upgrade\r\nupgrade: websocket\r\n{}\r\n",
+        header_lines(&req)
+    )
 }
 
 async fn read_head(stream: &mut tokio::net::TcpStream) -> String {

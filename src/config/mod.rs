@@ -95,7 +95,6 @@ impl KeyStore {
     pub fn get(&self, keyid: &str) -> Option<&ConsumerKey> {
         self.0.get(keyid)
     }
-
 }
 
 /// One consumer key, prepared once: the HMAC state and the identity header

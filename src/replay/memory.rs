@@ -57,7 +57,6 @@ impl MemoryStore {
     pub fn live_entries(&self) -> usize {
         self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).expiry.len()).sum()
     }
-
 }
 
 impl Shard {

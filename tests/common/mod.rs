@@ -265,3 +265,26 @@ pub async fn send(addr: SocketAddr, req: &Req) -> Got {
     let body = body.collect().await.unwrap().to_bytes();
     Got { status: parts.status, headers: parts.headers, body }
 }
+
+/// The headers of `req` as raw `name: value` lines, without framing headers
+/// (raw-socket tests write their own).
+pub fn header_lines(req: &Req) -> String {
+    let mut lines = String::new();
+    for (name, value) in &req.headers {
+        if name != "content-length" && name != "transfer-encoding" {
+            lines.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+        }
+    }
+    lines
+}
+
+/// Writes `bytes` on a fresh connection and reads until the server closes
+/// (or 3 s pass); returns the text and whether the server closed.
+pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> (String, bool) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut out)).await.is_ok();
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
