@@ -22,7 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve until SIGINT/SIGTERM, then drain and exit.
+    /// Serve until SIGINT/SIGTERM, then drain and exit. SIGHUP, or a change
+    /// to the config or a file it references, reloads.
     Run {
         #[arg(long, default_value = "gateway.yaml")]
         config: PathBuf,
@@ -98,8 +99,9 @@ fn run(path: &Path, log_format: LogFormat) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let mut triggers = crate::reload::Triggers::new(path, &config.files)?;
         let running = crate::server::start(config).await?;
-        wait_for_signal().await?;
+        serve_until_signal(path, &running, &mut triggers).await?;
         tracing::info!("shutting down: draining in-flight requests");
         running.shutdown().await;
         tracing::info!("stopped");
@@ -107,14 +109,45 @@ fn run(path: &Path, log_format: LogFormat) -> anyhow::Result<()> {
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Reloads on SIGHUP or a file change until SIGINT/SIGTERM.
+async fn serve_until_signal(
+    path: &Path,
+    running: &crate::server::RunningGateway,
+    triggers: &mut crate::reload::Triggers,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-        _ = term.recv() => {}
+    loop {
+        let trigger = tokio::select! {
+            r = tokio::signal::ctrl_c() => return r.context("cannot listen for SIGINT"),
+            _ = term.recv() => return Ok(()),
+            trigger = triggers.next() => trigger,
+        };
+        tracing::info!(?trigger, config = %path.display(), "reloading configuration");
+        match running.reload_file(path).await {
+            Ok(_) => {
+                let generation = running.current();
+                for warning in &generation.config.warnings {
+                    tracing::warn!("{warning}");
+                }
+                triggers.track(&generation.config.files);
+            }
+            Err(e) => log_rejected_reload(&e, running.generation()),
+        }
     }
-    Ok(())
+}
+
+fn log_rejected_reload(error: &crate::server::ReloadError, kept: u64) {
+    use crate::server::ReloadError;
+    match error {
+        ReloadError::Config(ConfigError::Invalid(problems)) => {
+            for problem in problems {
+                tracing::error!(%problem, "invalid configuration");
+            }
+            tracing::error!(generation = kept, "reload rejected; the running configuration stays");
+        }
+        other => tracing::error!(error = %other, generation = kept, "reload rejected; the running configuration stays"),
+    }
 }
 
 fn check(path: &Path) -> ExitCode {

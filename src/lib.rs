@@ -9,8 +9,13 @@
 //!   RFC 9530 digests).
 //! - [`replay`]: the nonce store that makes each signature usable once.
 //! - [`proxy`]: the request pipeline: route, verify or sign, forward.
+//! - [`generation`]: one loaded config and what is built from it (upstream
+//!   pools, TLS acceptors); reloads swap generations atomically.
 //! - [`upstream`]: pooled HTTP/HTTPS client with timeouts.
-//! - [`server`]: listeners, connection handling, graceful shutdown.
+//! - [`server`]: listeners, worker threads, connection handling, reloads
+//!   (generation swap, listeners opened and closed), graceful shutdown.
+//! - [`reload`]: what triggers a reload: SIGHUP and a watch on the config's
+//!   files.
 //! - [`error`]: every rejection mapped to a status and a JSON body.
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics` on a separate listener.
 //! - [`metrics`]: the Prometheus registry (no secrets in any label).
@@ -20,8 +25,10 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod generation;
 pub mod metrics;
 pub mod proxy;
+pub mod reload;
 pub mod replay;
 pub mod scheme;
 pub mod server;

@@ -1,7 +1,7 @@
 //! Prometheus metrics. Labels carry route, status, reason and upstream
 //! names only: never key material, keyids or request content.
 
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::AtomicI64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -33,6 +33,11 @@ pub struct UpstreamKind {
     pub kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadResult {
+    pub result: &'static str,
+}
+
 type Seconds = Family<RouteLabel, Histogram, fn() -> Histogram>;
 
 #[derive(Debug)]
@@ -46,7 +51,7 @@ pub struct Metrics {
     pub open_connections: Gauge<i64, AtomicI64>,
     pub replay_entries: Gauge<i64, AtomicI64>,
     pub config_generation: Gauge<i64, AtomicI64>,
-    pub config_loads: Counter<u64, AtomicU64>,
+    pub config_reloads: Family<ReloadResult, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -65,7 +70,7 @@ impl Metrics {
         let open_connections = Gauge::default();
         let replay_entries = Gauge::default();
         let config_generation = Gauge::default();
-        let config_loads = Counter::default();
+        let config_reloads = Family::default();
         registry.register("requests", "Requests answered, by route and status", requests.clone());
         registry.register("auth_failures", "Rejected signatures, by route and reason", auth_failures.clone());
         registry.register("request_duration_seconds", "Time to answer, by route", request_seconds.clone());
@@ -74,9 +79,11 @@ impl Metrics {
         registry.register("open_connections", "Client connections open now", open_connections.clone());
         registry.register("replay_cache_entries", "Nonces held by the in-memory replay store", replay_entries.clone());
         registry.register("config_generation", "Generation of the configuration in use", config_generation.clone());
-        registry.register("config_loads", "Configurations loaded successfully", config_loads.clone());
-        config_generation.set(1);
-        config_loads.inc();
+        registry.register("config_reloads", "Reload attempts, by result", config_reloads.clone());
+        // Both series exist from the start, so a rate() over them works.
+        for result in ["success", "failure"] {
+            drop(config_reloads.get_or_create(&ReloadResult { result }));
+        }
         Self {
             registry,
             requests,
@@ -87,7 +94,7 @@ impl Metrics {
             open_connections,
             replay_entries,
             config_generation,
-            config_loads,
+            config_reloads,
         }
     }
 

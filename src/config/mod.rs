@@ -42,6 +42,9 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// Things that work but should not go to production (inline secrets).
     pub warnings: Vec<String>,
+    /// Every file this config read besides itself (secrets, certificates,
+    /// CA bundles): a reload is due when one of them changes.
+    pub files: Vec<PathBuf>,
 }
 
 impl Config {
@@ -259,7 +262,7 @@ impl fmt::Debug for RedactedString {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplaySettings {
     pub store: ReplayStoreKind,
     pub capacity: usize,

@@ -29,6 +29,8 @@ pub(super) struct Ctx<'a> {
     base_dir: &'a Path,
     problems: Vec<Problem>,
     warnings: Vec<String>,
+    /// Files read so far, for the reload watcher.
+    files: Vec<std::path::PathBuf>,
 }
 
 impl Ctx<'_> {
@@ -44,6 +46,16 @@ impl Ctx<'_> {
     fn on<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
         self.at(spanned.referenced, message);
     }
+
+    /// Notes that the config depends on `relative` (resolved against the
+    /// config's directory) and returns the full path.
+    fn depend_on(&mut self, relative: &str) -> std::path::PathBuf {
+        let full = self.base_dir.join(relative);
+        if !self.files.contains(&full) {
+            self.files.push(full.clone());
+        }
+        full
+    }
 }
 
 /// `known: a, b` for messages about dangling names.
@@ -55,11 +67,12 @@ fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
 pub(super) fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     let raw: RawConfig =
         serde_saphyr::from_str(text).map_err(|e| ConfigError::Invalid(vec![yaml_problem(&e, source)]))?;
-    let mut ctx = Ctx { source, base_dir, problems: Vec::new(), warnings: Vec::new() };
+    let mut ctx = Ctx { source, base_dir, problems: Vec::new(), warnings: Vec::new(), files: Vec::new() };
     let config = build(&mut ctx, raw);
     if ctx.problems.is_empty() {
         let mut config = config;
         config.warnings = ctx.warnings;
+        config.files = ctx.files;
         Ok(config)
     } else {
         Err(ConfigError::Invalid(ctx.problems))
@@ -119,6 +132,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
             .filter_map(|c| Cidr::parse(&c.value).map_err(|why| ctx.on(c, why)).ok())
             .collect(),
         warnings: Vec::new(),
+        files: Vec::new(),
     }
 }
 
@@ -144,9 +158,8 @@ fn build_listeners(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<Listener> {
 }
 
 fn build_listener_tls(ctx: &mut Ctx<'_>, raw: &RawListenerTls) -> Option<ListenerTls> {
-    let path = |s: &Spanned<String>| ctx.base_dir.join(&s.value);
-    let (cert, key) = (path(&raw.cert), path(&raw.key));
-    let client_ca = raw.client_ca.as_ref().map(path);
+    let (cert, key) = (ctx.depend_on(&raw.cert.value), ctx.depend_on(&raw.key.value));
+    let client_ca = raw.client_ca.as_ref().map(|ca| ctx.depend_on(&ca.value));
     match crate::tls::server_config(&cert, &key, client_ca.as_deref()) {
         Ok(config) => Some(ListenerTls { cert_path: cert, mutual: client_ca.is_some(), config: Arc::new(config) }),
         Err(e) => {
@@ -193,6 +206,9 @@ fn build_secret(ctx: &mut Ctx<'_>, name: &Spanned<String>, s: &RawSecret) -> Opt
             }
         },
     };
+    if let SecretSource::File(path) = &source {
+        ctx.depend_on(path);
+    }
     let inline = s.value.as_ref().map(|v| v.value.as_str());
     match secret::resolve(&source, inline, encoding, ctx.base_dir) {
         Ok(secret) => {

@@ -11,12 +11,15 @@ use hyper_util::rt::TokioIo;
 use super::{Conn, Proxy, ProxyBody, echo, headers, route};
 use crate::config::{HttpUpstream, Route, Upstream};
 use crate::error::Rejection;
+use crate::generation::Generation;
 use crate::metrics::{RouteLabel, UpstreamKind};
 
 /// Per-request context shared by the verify and sign flows.
 pub(super) struct Ctx<'a> {
     pub proxy: &'a Proxy,
-    pub conn: Conn,
+    /// The generation this request started on; it keeps it to the end.
+    pub generation: &'a Generation,
+    pub conn: &'a Conn,
     pub route: &'a Route,
     pub request_id: &'a HeaderValue,
     /// Normalised authority the client addressed.
@@ -70,7 +73,8 @@ impl Ctx<'_> {
                 *request.headers_mut() = parts.headers;
                 let timeout = self.route.timeouts.upstream_response;
                 let started = std::time::Instant::now();
-                let sent = self.proxy.upstreams.send(up, request, timeout).await;
+                let clients = self.generation.upstreams(self.proxy.worker).ok_or(Rejection::Internal)?;
+                let sent = clients.send(up, request, timeout).await;
                 let metrics = self.proxy.shared.metrics();
                 let route = RouteLabel { route: self.route.name.clone() };
                 metrics.upstream_seconds.get_or_create(&route).observe(started.elapsed().as_secs_f64());

@@ -11,6 +11,8 @@ mod sign;
 mod verify;
 
 use std::net::SocketAddr;
+
+use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,29 +24,45 @@ use hyper::body::Incoming;
 pub use body::ProxyBody;
 pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
 
-use crate::config::{Action, Config, PathPolicy};
+use crate::config::{Action, PathPolicy};
+use crate::generation::Generation;
 use crate::error::Rejection;
 use crate::metrics::{Metrics, RouteLabel, RouteReason, RouteStatus};
 use crate::replay::ReplayStore;
-use crate::upstream::UpstreamClients;
 
-/// State every worker thread shares, built once per configuration.
+/// State every worker thread shares. The generation is swapped on reload;
+/// the replay store, request ids and metrics outlive every generation, so a
+/// reload neither forgets a nonce nor resets a counter.
 #[derive(Debug)]
 pub struct Shared {
-    config: Arc<Config>,
+    current: ArcSwap<Generation>,
     replay: ReplayStore,
     ids: RequestIds,
     metrics: Metrics,
 }
 
 impl Shared {
-    pub fn new(config: Arc<Config>) -> Result<Self, crate::replay::ReplayError> {
+    pub fn new(first: Generation) -> Result<Self, crate::replay::ReplayError> {
+        let metrics = Metrics::new();
+        metrics.config_generation.set(i64::try_from(first.number).unwrap_or(i64::MAX));
         Ok(Self {
-            replay: ReplayStore::from_settings(&config.replay)?,
+            replay: ReplayStore::from_settings(&first.config.replay)?,
             ids: RequestIds::new(),
-            metrics: Metrics::new(),
-            config,
+            metrics,
+            current: ArcSwap::from_pointee(first),
         })
+    }
+
+    /// The generation new requests use.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// Makes `next` the generation for every request that starts from now
+    /// on; requests in flight keep theirs.
+    pub fn install(&self, next: Generation) {
+        self.metrics.config_generation.set(i64::try_from(next.number).unwrap_or(i64::MAX));
+        self.current.store(Arc::new(next));
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -56,46 +74,44 @@ impl Shared {
     }
 }
 
-/// One worker thread's request handler: the shared state plus upstream
-/// connection pools owned by that thread, so a request and its upstream
-/// exchange never hop threads.
+/// One worker thread's request handler. Its upstream pools live in each
+/// generation, one set per worker, so a request and its upstream exchange
+/// never hop threads.
 #[derive(Debug)]
 pub struct Proxy {
     shared: Arc<Shared>,
-    upstreams: UpstreamClients,
+    worker: usize,
 }
 
 /// Facts about the connection a request arrived on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Conn {
-    /// Index into [`Config::listeners`].
-    pub listener: usize,
+    /// The listener's name (stable across reloads, unlike its index).
+    pub listener: Arc<str>,
     pub peer: SocketAddr,
     pub https: bool,
 }
 
 impl Proxy {
-    pub fn new(shared: Arc<Shared>) -> Result<Self, crate::tls::TlsError> {
-        Ok(Self { upstreams: UpstreamClients::new(&shared.config)?, shared })
+    pub fn new(shared: Arc<Shared>, worker: usize) -> Self {
+        Self { shared, worker }
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
-    fn config(&self) -> &Config {
-        &self.shared.config
-    }
-
     /// [`Proxy::handle`], with a panic confined to its own request: that
     /// request gets 500 JSON, the connection and every other request go on.
-    pub async fn serve(&self, conn: Conn, request: Request<Incoming>) -> Response<ProxyBody> {
+    pub async fn serve(&self, conn: &Conn, request: Request<Incoming>) -> Response<ProxyBody> {
         guarded(self.handle(conn, request)).await
     }
 
     /// Handles one request; never fails: rejections become JSON responses.
-    pub async fn handle(&self, conn: Conn, request: Request<Incoming>) -> Response<ProxyBody> {
+    pub async fn handle(&self, conn: &Conn, request: Request<Incoming>) -> Response<ProxyBody> {
         let started = std::time::Instant::now();
+        let generation = self.shared.current();
+        let config = &generation.config;
         let (parts, body) = request.into_parts();
         let log = AccessLog {
             method: parts.method.clone(),
@@ -106,8 +122,9 @@ impl Proxy {
             Some(id) if is_sane_request_id(id) => id.clone(),
             _ => self.shared.ids.next(),
         };
-        let routes = &self.config().listeners[conn.listener].routes;
-        let routed = hygiene::check(&parts, conn.https, &self.config().limits)
+        // A listener the latest reload removed has no routes left.
+        let routes = generation.listener(&conn.listener).map_or(&[][..], |(_, l)| &l.routes[..]);
+        let routed = hygiene::check(&parts, conn.https, &config.limits)
             .and_then(|()| inbound_authority(&parts, conn.https))
             .and_then(|authority| {
                 let host = Some(route::host_of(&authority));
@@ -123,6 +140,7 @@ impl Proxy {
             Ok((route, authority, websocket)) => {
                 let ctx = forward::Ctx {
                     proxy: self,
+                    generation: &generation,
                     conn,
                     route,
                     request_id: &request_id,
@@ -166,7 +184,7 @@ impl Proxy {
             .request_seconds
             .get_or_create(&RouteLabel { route: route_name.to_owned() })
             .observe(elapsed.as_secs_f64());
-        log.emit(&self.config().listeners[conn.listener].name, route_name, &request_id, &response, auth, elapsed);
+        log.emit(&conn.listener, route_name, &request_id, &response, auth, elapsed);
         response.headers_mut().insert(headers::X_REQUEST_ID, request_id);
         response
     }

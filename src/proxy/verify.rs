@@ -25,7 +25,7 @@ pub(super) async fn run(
         return Err(AuthError::MissingSignature.into());
     }
     let candidates = rfc9421::parse_candidates(&input, &signature)?;
-    let keys = &ctx.proxy.config().keys;
+    let keys = &ctx.generation.config.keys;
     let view = MessageView {
         method: parts.method.as_str(),
         scheme: if ctx.conn.https { "https" } else { "http" },
@@ -72,7 +72,7 @@ pub(super) async fn run(
     h.insert(headers::X_CREDENTIAL_IDENTIFIER, accepted.key.keyid.clone());
     let proto = if ctx.conn.https { "https" } else { "http" };
     let peer = ctx.conn.peer.ip();
-    let trusted = ctx.proxy.config().trusted_proxies.iter().any(|net| net.contains(peer));
+    let trusted = ctx.generation.config.trusted_proxies.iter().any(|net| net.contains(peer));
     headers::set_forwarded(h, peer, trusted, proto, ctx.authority);
     let identity = Identity { consumer: accepted.key.consumer_id.clone(), keyid: accepted.key.keyid.clone() };
     let mut response = ctx.forward(parts, &path, body).await?;

@@ -71,7 +71,7 @@ pub(super) fn parse_url(
 }
 
 fn load_ca(ctx: &mut Ctx<'_>, path: &Spanned<String>) -> Option<CaBundle> {
-    let full = ctx.base_dir.join(&path.value);
+    let full = ctx.depend_on(&path.value);
     let certs: Result<Vec<CertificateDer<'static>>, _> = match CertificateDer::pem_file_iter(&full) {
         Ok(iter) => iter.collect(),
         Err(e) => {

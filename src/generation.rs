@@ -1,0 +1,91 @@
+//! A generation: one validated [`Config`] together with everything built
+//! from it (upstream pools for each worker, TLS acceptors, HTTP settings).
+//! A reload builds a new generation and swaps it in atomically; a request
+//! holds the generation it started with until it ends, so a swap never
+//! changes the rules under a request in flight.
+
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, Listener};
+use crate::upstream::UpstreamClients;
+
+pub struct Generation {
+    /// 1 for the configuration loaded at start, +1 per successful reload.
+    pub number: u64,
+    pub config: Config,
+    /// Upstream pools, one set per worker thread so that a request and its
+    /// upstream exchange stay on one thread.
+    upstreams: Vec<UpstreamClients>,
+    /// Per listener index: the TLS acceptor, when that listener terminates TLS.
+    tls: Vec<Option<TlsAcceptor>>,
+    /// One builder per protocol: the gateway picks the protocol itself (ALPN,
+    /// or a bounded sniff of the first bytes) so that a silent or trickling
+    /// client cannot sit in hyper's version detection, which has no timeout.
+    pub http1: auto::Builder<TokioExecutor>,
+    pub http2: auto::Builder<TokioExecutor>,
+}
+
+impl std::fmt::Debug for Generation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generation").field("number", &self.number).field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Generation {
+    /// Builds everything `config` needs for `workers` worker threads.
+    pub fn build(number: u64, config: Config, workers: usize) -> Result<Self, crate::tls::TlsError> {
+        let upstreams = (0..workers).map(|_| UpstreamClients::new(&config)).collect::<Result<_, _>>()?;
+        let tls = config.listeners.iter().map(|l| l.tls.as_ref().map(|t| TlsAcceptor::from(t.config.clone()))).collect();
+        let builder = http_builder(&config);
+        Ok(Self { number, upstreams, tls, http1: builder.clone().http1_only(), http2: builder.http2_only(), config })
+    }
+
+    /// The listener called `name` and its index, if this generation has it.
+    pub fn listener(&self, name: &str) -> Option<(usize, &Listener)> {
+        self.config.listeners.iter().enumerate().find(|(_, l)| l.name == name)
+    }
+
+    /// The TLS acceptor of listener `index`, if it terminates TLS.
+    pub fn tls_acceptor(&self, index: usize) -> Option<TlsAcceptor> {
+        self.tls.get(index).cloned().flatten()
+    }
+
+    /// Worker `worker`'s upstream pools.
+    pub fn upstreams(&self, worker: usize) -> Option<&UpstreamClients> {
+        self.upstreams.get(worker)
+    }
+
+    /// How long a new connection may stay silent before it is closed.
+    pub fn first_bytes_timeout(&self) -> Duration {
+        self.config.timeouts.header_read
+    }
+
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        self.config.timeouts.tls_handshake
+    }
+}
+
+/// hyper's own caps sit above the configured limits, which the proxy checks
+/// itself so that a client gets the JSON error; hyper's are the backstop.
+fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let (limits, timeouts) = (&config.limits, &config.timeouts);
+    let head_bytes = 2 * limits.max_header_bytes + limits.max_uri_bytes;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read)
+        .keep_alive(true)
+        .max_buf_size(head_bytes.max(8192))
+        .max_headers(2 * limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(100)
+        .max_header_list_size(u32::try_from(head_bytes).unwrap_or(u32::MAX));
+    builder
+}
