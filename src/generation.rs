@@ -39,7 +39,8 @@ impl Generation {
     /// Builds everything `config` needs for `workers` worker threads.
     pub fn build(number: u64, config: Config, workers: usize) -> Result<Self, crate::tls::TlsError> {
         let upstreams = (0..workers).map(|_| UpstreamClients::new(&config)).collect::<Result<_, _>>()?;
-        let tls = config.listeners.iter().map(|l| l.tls.as_ref().map(|t| TlsAcceptor::from(t.config.clone()))).collect();
+        let tls =
+            config.listeners.iter().map(|l| l.tls.as_ref().map(|t| TlsAcceptor::from(t.config.clone()))).collect();
         let builder = http_builder(&config);
         Ok(Self { number, upstreams, tls, http1: builder.clone().http1_only(), http2: builder.http2_only(), config })
     }

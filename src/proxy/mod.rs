@@ -25,8 +25,8 @@ pub use body::ProxyBody;
 pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
 
 use crate::config::{Action, PathPolicy};
-use crate::generation::Generation;
 use crate::error::Rejection;
+use crate::generation::Generation;
 use crate::metrics::{Metrics, RouteLabel, RouteReason, RouteStatus};
 use crate::replay::ReplayStore;
 

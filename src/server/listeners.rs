@@ -36,6 +36,12 @@ struct Open {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl Open {
+    fn name(&self) -> Arc<str> {
+        self.name.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
 /// What a new config needs, per listener in its order: an open socket to
 /// keep, or a freshly bound one.
 pub(super) struct Prepared(Vec<Slot>);
@@ -54,11 +60,25 @@ impl Listeners {
     /// new sockets are dropped and the running set stays as it was.
     pub async fn prepare(&self, config: &Config) -> Result<Prepared, ServerError> {
         let mut taken = vec![false; self.open.len()];
+        let mut keep: Vec<Option<usize>> = vec![None; config.listeners.len()];
+        // Same name and address first, then same address (a rename): with
+        // several `:0` binds, the address alone cannot tell them apart.
+        for same_name in [true, false] {
+            for (slot, listener) in keep.iter_mut().zip(&config.listeners).filter(|(k, _)| k.is_none()) {
+                let fits = |i: usize| {
+                    !taken[i]
+                        && self.open[i].configured == listener.bind
+                        && (!same_name || *self.open[i].name() == *listener.name)
+                };
+                if let Some(i) = (0..self.open.len()).find(|&i| fits(i)) {
+                    taken[i] = true;
+                    *slot = Some(i);
+                }
+            }
+        }
         let mut slots = Vec::with_capacity(config.listeners.len());
-        for listener in &config.listeners {
-            let reuse = (0..self.open.len()).find(|&i| !taken[i] && self.open[i].configured == listener.bind);
-            if let Some(i) = reuse {
-                taken[i] = true;
+        for (listener, keep) in config.listeners.iter().zip(keep) {
+            if let Some(i) = keep {
                 slots.push(Slot::Keep(i));
                 continue;
             }
