@@ -127,6 +127,28 @@ async fn tls_listener_serves_h2_and_marks_proto_https() {
 }
 
 #[tokio::test]
+async fn a_renewed_certificate_is_served_after_a_reload() {
+    let dir = temp_dir("renew");
+    let old = pki(&dir, "server", vec!["127.0.0.1".into()]);
+    let upstream = Upstream::start().await;
+    let yaml = tls_yaml(upstream.addr, &old, None);
+    let gw = gateway(&yaml).await;
+    let addr = gw.addr("ingress").unwrap();
+    assert!(https_get(&tls_client(&old.ca_pem, None), addr).await.is_ok());
+    // Renewal from another CA, written over the same paths.
+    let renewed = pki(&dir, "renewed", vec!["127.0.0.1".into()]);
+    std::fs::copy(&renewed.cert_pem, &old.cert_pem).unwrap();
+    std::fs::copy(&renewed.key_pem, &old.key_pem).unwrap();
+    let config = hmac_gateway::config::Config::from_yaml(&yaml, "test.yaml", Path::new(".")).unwrap();
+    gw.reload(config).await.unwrap();
+    assert_eq!(gw.addr("ingress"), Some(addr));
+    let (status, _) = https_get(&tls_client(&renewed.ca_pem, None), addr).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let err = https_get(&tls_client(&old.ca_pem, None), addr).await.unwrap_err();
+    assert!(err.contains("InvalidCertificate"), "the old certificate is still served: {err}");
+}
+
+#[tokio::test]
 async fn mtls_listener_requires_a_client_certificate_from_its_ca() {
     let dir = temp_dir("mtls");
     let server = pki(&dir, "server", vec!["127.0.0.1".into()]);
