@@ -32,7 +32,9 @@ fn deploy_examples_are_valid_configs() {
     assert_eq!(configs.len(), 3, "expected one config per example");
     // Stand-ins for the mounted key files and the compose environment.
     let dir = std::env::temp_dir().join(format!("hmacgw-deploy-{}", std::process::id()));
+    // Kubernetes layout: config mount and key mount side by side.
     std::fs::create_dir_all(dir.join("secrets")).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
     let key = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
     std::fs::write(dir.join("secrets/site-b-2026"), &key).unwrap();
     let exe = env!("CARGO_BIN_EXE_hmac-gateway");
@@ -48,7 +50,7 @@ fn deploy_examples_are_valid_configs() {
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
-        } else if let Err(e) = Config::from_yaml(yaml, file, &dir) {
+        } else if let Err(e) = Config::from_yaml(yaml, file, &dir.join("config")) {
             panic!("{file}: {e}");
         }
     }
