@@ -150,6 +150,7 @@ while [ "$(date +%s)" -lt $((END - RELOAD_EVERY)) ]; do
        wait_generation "$IN_ADMIN" "$in_gen"; wait_generation "$EG_ADMIN" "$eg_gen" ;;
   esac
   step=$((step + 1))
+  echo "$(proc_stats "$IN_PID") $(proc_stats "$EG_PID")" >> "$WORK/samples"
 done
 wait "$LOAD_PID"; LOAD_PID=
 read -r IN_RSS1 IN_FD1 <<< "$(proc_stats "$IN_PID")"
@@ -170,6 +171,8 @@ echo "requests: $requests, errors (non-2xx): $non_ok"
 echo "reloads: ingress generation $in_gen, egress generation $eg_gen; rejected: ingress $in_fail (intended $intended_failures), egress $eg_fail (intended 0)"
 echo "ingress: RSS ${IN_RSS0} -> ${IN_RSS1} KiB, open fds ${IN_FD0} -> ${IN_FD1}, nonces held ${NONCES0} -> ${NONCES1}"
 echo "egress:  RSS ${EG_RSS0} -> ${EG_RSS1} KiB, open fds ${EG_FD0} -> ${EG_FD1}"
+echo "RSS KiB over the run (ingress egress), at each quarter: $(awk '{ r[NR] = $1 " " $3 } END {
+  for (q = 1; q <= 4; q++) printf "%s%s", (q > 1 ? " | " : ""), r[int(NR * q / 4)] }' "$WORK/samples")"
 echo "exit codes after SIGTERM: ingress $in_exit, egress $eg_exit"
 grep -h '"level":"ERROR"\|ERROR' "$WORK/ingress.log" "$WORK/egress.log" | grep -v 'invalid configuration\|reload rejected' | head -5 || true
 [ "$non_ok" = 0 ] && [ "$in_fail" = "$intended_failures" ] && [ "$eg_fail" = 0 ] && [ "$in_exit" = 0 ] && [ "$eg_exit" = 0 ]
