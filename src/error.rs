@@ -64,13 +64,13 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Auth(auth) => match auth {
-                AuthError::MissingSignature => "missing_signature",
+                AuthError::MissingSignature | AuthError::MissingCredentials(_) => "missing_signature",
                 AuthError::Malformed(_) => "malformed_signature",
                 AuthError::InvalidSignature => "invalid_signature",
                 AuthError::Expired(_) => "signature_expired",
                 AuthError::Replayed => "replayed_request",
                 AuthError::MissingComponent(_) => "missing_component",
-                AuthError::DigestMismatch(_) => "digest_mismatch",
+                AuthError::DigestMismatch(_) | AuthError::BodyHashMismatch(_) => "digest_mismatch",
             },
             Self::ConsumerNotAllowed => "consumer_not_allowed",
             Self::BodyTooLarge(_) => "body_too_large",
@@ -144,6 +144,8 @@ mod tests {
             (AuthError::Replayed.into(), 401, "replayed_request"),
             (AuthError::MissingComponent(vec!["@path".into()]).into(), 401, "missing_component"),
             (AuthError::DigestMismatch("x".into()).into(), 401, "digest_mismatch"),
+            (AuthError::MissingCredentials("Stripe-Signature header").into(), 401, "missing_signature"),
+            (AuthError::BodyHashMismatch("x".into()).into(), 401, "digest_mismatch"),
             (Rejection::ConsumerNotAllowed, 403, "consumer_not_allowed"),
             (Rejection::BodyTooLarge(10), 413, "body_too_large"),
             (Rejection::BodyTimeout(Duration::from_secs(1)), 408, "body_timeout"),

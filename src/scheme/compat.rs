@@ -1,0 +1,238 @@
+//! Kong's and APISIX 3.x's `hmac-auth` dialects, verified for teams moving
+//! off those gateways. Their signing strings are reproduced exactly; their
+//! weaknesses are not: MACs are compared in constant time, the signature
+//! must cover the request target and the date, a body must come with a
+//! `Digest: SHA-256=` that the signature covers, a listed header must be
+//! present, and hmac-sha1 is refused unless a route enables it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use http::HeaderMap;
+use sha2::{Digest as _, Sha256};
+
+use super::{AuthError, MessageView, Scheme, macs_equal};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `Authorization` or `Proxy-Authorization: hmac username="…", algorithm="…", headers="…", signature="…"`.
+    Kong,
+    /// `Authorization: Signature keyId="…",algorithm="…",headers="…",signature="…"`.
+    Apisix,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Algorithm {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "hmac-sha1" => Some(Self::Sha1),
+            "hmac-sha256" => Some(Self::Sha256),
+            "hmac-sha384" => Some(Self::Sha384),
+            "hmac-sha512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    fn mac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        fn run<M: hmac::Mac + hmac::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+            let mut mac = <M as hmac::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("any key length"));
+            mac.update(data);
+            mac.finalize().into_bytes().to_vec()
+        }
+        match self {
+            Self::Sha1 => run::<hmac::Hmac<sha1::Sha1>>(key, data),
+            Self::Sha256 => run::<hmac::Hmac<Sha256>>(key, data),
+            Self::Sha384 => run::<hmac::Hmac<sha2::Sha384>>(key, data),
+            Self::Sha512 => run::<hmac::Hmac<sha2::Sha512>>(key, data),
+        }
+    }
+}
+
+/// A verify route's rules for one dialect.
+#[derive(Debug, Clone)]
+pub struct Compat {
+    pub dialect: Dialect,
+    /// How far the `Date`/`X-Date` may be from now, either way (seconds).
+    pub clock_skew: u64,
+    pub algorithms: Vec<Algorithm>,
+    /// Headers the signature must cover beyond the target and the date.
+    pub enforce_headers: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Credentials {
+    keyid: String,
+    algorithm: Algorithm,
+    signature: Vec<u8>,
+    signing_string: Vec<u8>,
+    skew: u64,
+}
+
+impl Scheme for Compat {
+    type Credentials = Credentials;
+
+    fn parse(&self, request: &MessageView<'_>, body: &[u8], now: i64) -> Result<Credentials, AuthError> {
+        let params = self.credentials_header(request.headers)?;
+        let (keyid_name, target_items, date_items): (&str, &[&str], &[&str]) = match self.dialect {
+            Dialect::Kong => ("username", &["@request-target", "request-line"], &["date", "x-date"]),
+            Dialect::Apisix => ("keyId", &["@request-target"], &["date"]),
+        };
+        let get = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str());
+        let keyid = get(keyid_name).filter(|k| !k.is_empty()).ok_or_else(|| malformed(keyid_name))?;
+        let algorithm = get("algorithm").and_then(Algorithm::parse).ok_or_else(|| malformed("algorithm"))?;
+        if !self.algorithms.contains(&algorithm) {
+            return Err(AuthError::Malformed("this algorithm is not enabled on this route".into()));
+        }
+        let signature = B64.decode(get("signature").unwrap_or_default()).map_err(|_| malformed("signature"))?;
+        let headers: Vec<String> = get("headers").unwrap_or_default().split(' ').map(str::to_ascii_lowercase).collect();
+        let covers = |items: &[&str]| items.iter().any(|i| headers.iter().any(|h| h == i));
+        let mut missing: Vec<String> = Vec::new();
+        if !covers(target_items) {
+            missing.push(target_items[0].to_owned());
+        }
+        if !covers(date_items) {
+            missing.push("date".to_owned());
+        }
+        if !body.is_empty() && !covers(&["digest"]) {
+            missing.push("digest".to_owned());
+        }
+        missing.extend(self.enforce_headers.iter().filter(|e| !covers(&[e.as_str()])).cloned());
+        if !missing.is_empty() {
+            return Err(AuthError::MissingComponent(missing));
+        }
+        check_date(request.headers, date_items, now, self.clock_skew)?;
+        check_digest(request.headers, body)?;
+        let signing_string = self.signing_string(request, keyid, &headers)?;
+        Ok(Credentials { keyid: keyid.to_owned(), algorithm, signature, signing_string, skew: self.clock_skew })
+    }
+
+    fn keyid<'c>(&self, credentials: &'c Credentials) -> Option<&'c str> {
+        Some(&credentials.keyid)
+    }
+
+    fn verify(&self, _: &MessageView<'_>, _: &[u8], credentials: &Credentials, secret: &[u8]) -> bool {
+        macs_equal(&credentials.algorithm.mac(secret, &credentials.signing_string), &credentials.signature)
+    }
+
+    fn replay_id(&self, credentials: &Credentials) -> Option<(String, u64)> {
+        // Neither dialect has a nonce: each signature may be used once.
+        let dialect = if self.dialect == Dialect::Kong { "kong" } else { "apisix" };
+        Some((format!("{dialect}:{}", hex::encode(&credentials.signature)), 2 * credentials.skew + 1))
+    }
+}
+
+impl Compat {
+    /// The credential parameters, from the dialect's header.
+    fn credentials_header(&self, headers: &HeaderMap) -> Result<Vec<(String, String)>, AuthError> {
+        let (names, scheme): (&[&str], &str) = match self.dialect {
+            Dialect::Kong => (&["proxy-authorization", "authorization"], "hmac"),
+            Dialect::Apisix => (&["authorization"], "signature"),
+        };
+        let missing = AuthError::MissingCredentials(match self.dialect {
+            Dialect::Kong => "`Authorization: hmac …` header",
+            Dialect::Apisix => "`Authorization: Signature …` header",
+        });
+        let value = names
+            .iter()
+            .filter_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()))
+            .find(|v| v.split_once(' ').is_some_and(|(s, _)| s.eq_ignore_ascii_case(scheme)))
+            .ok_or(missing)?;
+        parse_params(value.split_once(' ').map_or("", |(_, rest)| rest))
+    }
+
+    /// The bytes the client signed, per the dialect's documentation.
+    fn signing_string(&self, request: &MessageView<'_>, keyid: &str, headers: &[String]) -> Result<Vec<u8>, AuthError> {
+        let target = match request.query {
+            Some(q) => format!("{}?{q}", request.path),
+            None => request.path.to_owned(),
+        };
+        let mut lines: Vec<String> = Vec::with_capacity(headers.len() + 1);
+        if self.dialect == Dialect::Apisix {
+            lines.push(keyid.to_owned());
+        }
+        for name in headers {
+            lines.push(match (self.dialect, name.as_str()) {
+                (Dialect::Kong, "@request-target") => {
+                    format!("@request-target: {} {target}", request.method.to_ascii_lowercase())
+                }
+                // Kong signs the HTTP version here; it is taken as 1.1 so that a
+                // hop changing versions cannot break signatures (Kong#3789).
+                (Dialect::Kong, "request-line") => format!("{} {target} HTTP/1.1", request.method),
+                (Dialect::Apisix, "@request-target") => format!("{} {target}", request.method),
+                (_, name) => format!("{name}: {}", joined(request.headers, name)?),
+            });
+        }
+        let mut out = lines.join("\n");
+        if self.dialect == Dialect::Apisix {
+            out.push('\n');
+        }
+        Ok(out.into_bytes())
+    }
+}
+
+/// `k="v"` pairs separated by commas, any order.
+fn parse_params(text: &str) -> Result<Vec<(String, String)>, AuthError> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=').ok_or_else(|| malformed("credential parameters"))?;
+        let after = after.strip_prefix('"').ok_or_else(|| malformed("credential parameters (values are quoted)"))?;
+        let (value, tail) = after.split_once('"').ok_or_else(|| malformed("credential parameters"))?;
+        out.push((key.trim().to_owned(), value.to_owned()));
+        rest = tail.trim_start().strip_prefix(',').unwrap_or(tail).trim_start();
+    }
+    Ok(out)
+}
+
+fn joined(headers: &HeaderMap, name: &str) -> Result<String, AuthError> {
+    let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+    if values.is_empty() {
+        return Err(AuthError::Malformed(format!("the signed header `{name}` is absent")));
+    }
+    Ok(values.join(", "))
+}
+
+/// The first of `names` present must be an HTTP date within `skew` of now.
+fn check_date(headers: &HeaderMap, names: &[&str], now: i64, skew: u64) -> Result<(), AuthError> {
+    let text = names.iter().find_map(|n| headers.get(*n)).and_then(|v| v.to_str().ok());
+    let text = text.ok_or_else(|| AuthError::Malformed("a valid Date (or X-Date) header is required".into()))?;
+    let when = httpdate::parse_http_date(text).map_err(|_| malformed("Date (an HTTP date in GMT)"))?;
+    let when = when.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let skew = i64::try_from(skew).unwrap_or(i64::MAX);
+    if (now - when).abs() > skew {
+        return Err(AuthError::Expired(format!("the Date is {}s from now (clock_skew {skew}s)", now - when)));
+    }
+    Ok(())
+}
+
+/// A body needs `Digest: SHA-256=<base64>` matching it; a Digest sent with
+/// no body must match the empty body.
+fn check_digest(headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
+    let digest = headers.get("digest").and_then(|v| v.to_str().ok());
+    match digest {
+        None if body.is_empty() => Ok(()),
+        None => Err(AuthError::DigestMismatch("a request with a body needs a `Digest: SHA-256=` header".into())),
+        Some(value) => {
+            let expected = format!("SHA-256={}", B64.encode(Sha256::digest(body)));
+            if value.trim() == expected {
+                Ok(())
+            } else {
+                Err(AuthError::DigestMismatch("Digest does not match the body".into()))
+            }
+        }
+    }
+}
+
+fn malformed(what: &str) -> AuthError {
+    AuthError::Malformed(format!("missing or invalid {what}"))
+}
+
+#[cfg(test)]
+#[path = "compat_tests.rs"]
+mod tests;

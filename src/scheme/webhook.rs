@@ -1,0 +1,247 @@
+//! Webhook signatures: GitHub, Stripe, Slack, Standard Webhooks, Shopify.
+//! Each is an HMAC-SHA256 over the exact raw body, some with a timestamp
+//! and a delivery id in front. The secrets belong to the endpoint (the
+//! route), not to a caller, so there is no key id.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{KeyInit as _, Mac as _};
+use http::HeaderMap;
+use sha2::{Digest as _, Sha256};
+
+use super::{AuthError, MessageView, Scheme, macs_equal};
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Github,
+    Stripe,
+    Slack,
+    StandardWebhooks,
+    Shopify,
+}
+
+impl Provider {
+    pub const ALL: [Self; 5] = [Self::Github, Self::Stripe, Self::Slack, Self::StandardWebhooks, Self::Shopify];
+
+    /// The `scheme:` name in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Stripe => "stripe",
+            Self::Slack => "slack",
+            Self::StandardWebhooks => "standard-webhooks",
+            Self::Shopify => "shopify",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Whether the provider signs a timestamp, so a window applies.
+    pub fn has_timestamp(self) -> bool {
+        matches!(self, Self::Stripe | Self::Slack | Self::StandardWebhooks)
+    }
+
+    /// The header that carries the signature, for error messages.
+    fn signature_header(self) -> &'static str {
+        match self {
+            Self::Github => "X-Hub-Signature-256 header",
+            Self::Stripe => "Stripe-Signature header",
+            Self::Slack => "X-Slack-Signature header",
+            Self::StandardWebhooks => "webhook-signature header",
+            Self::Shopify => "X-Shopify-Hmac-Sha256 header",
+        }
+    }
+}
+
+/// A webhook route's verifier.
+#[derive(Debug, Clone, Copy)]
+pub struct Webhook {
+    pub provider: Provider,
+    /// How far the signed timestamp may be from now, either way (seconds).
+    pub tolerance: u64,
+    /// How long a delivery id is remembered when the provider signs no
+    /// timestamp (GitHub, Shopify): their signatures never expire.
+    pub replay_ttl: u64,
+}
+
+/// What a delivery carries.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The timestamp exactly as sent (it is signed as text).
+    timestamp: Option<String>,
+    id: Option<String>,
+    /// Candidate MACs; any one matching a secret verifies.
+    signatures: Vec<Vec<u8>>,
+    /// Stands for the delivery in the replay store when it has no id.
+    fingerprint: String,
+}
+
+impl Scheme for Webhook {
+    type Credentials = Delivery;
+
+    fn parse(&self, request: &MessageView<'_>, _body: &[u8], now: i64) -> Result<Delivery, AuthError> {
+        let h = request.headers;
+        let missing = AuthError::MissingCredentials(self.provider.signature_header());
+        let delivery = match self.provider {
+            Provider::Github => {
+                let sig = text(h, "x-hub-signature-256").ok_or(missing)?;
+                Delivery::new(None, text(h, "x-github-delivery"), vec![hex_after(sig, "sha256=")?], sig)
+            }
+            Provider::Shopify => {
+                let sig = text(h, "x-shopify-hmac-sha256").ok_or(missing)?;
+                Delivery::new(None, text(h, "x-shopify-webhook-id"), vec![base64(sig)?], sig)
+            }
+            Provider::Slack => {
+                let sig = text(h, "x-slack-signature").ok_or(missing)?;
+                let ts = text(h, "x-slack-request-timestamp").ok_or_else(|| malformed("X-Slack-Request-Timestamp"))?;
+                Delivery::new(Some(ts), None, vec![hex_after(sig, "v0=")?], sig)
+            }
+            Provider::Stripe => parse_stripe(text(h, "stripe-signature").ok_or(missing)?)?,
+            Provider::StandardWebhooks => {
+                let sig = text(h, "webhook-signature").ok_or(missing)?;
+                let id = text(h, "webhook-id").ok_or_else(|| malformed("webhook-id"))?;
+                let ts = text(h, "webhook-timestamp").ok_or_else(|| malformed("webhook-timestamp"))?;
+                let signatures: Vec<Vec<u8>> =
+                    sig.split(' ').filter_map(|s| s.strip_prefix("v1,")).map(base64).collect::<Result<_, _>>()?;
+                if signatures.is_empty() {
+                    return Err(AuthError::Malformed("webhook-signature has no v1 signature".into()));
+                }
+                Delivery::new(Some(ts), Some(id), signatures, sig)
+            }
+        };
+        if let Some(ts) = &delivery.timestamp {
+            check_window(ts, now, self.tolerance)?;
+        }
+        Ok(delivery)
+    }
+
+    fn keyid<'c>(&self, _: &'c Delivery) -> Option<&'c str> {
+        None
+    }
+
+    fn verify(&self, _: &MessageView<'_>, body: &[u8], delivery: &Delivery, secret: &[u8]) -> bool {
+        let expected = mac(self.provider, secret, delivery.timestamp.as_deref(), delivery.id.as_deref(), body);
+        let mut matched = false;
+        for candidate in &delivery.signatures {
+            matched |= macs_equal(candidate, &expected);
+        }
+        matched
+    }
+
+    fn replay_id(&self, delivery: &Delivery) -> Option<(String, u64)> {
+        let ttl = if delivery.timestamp.is_some() { 2 * self.tolerance + 1 } else { self.replay_ttl };
+        let id = delivery.id.as_ref().map_or_else(|| delivery.fingerprint.clone(), |id| format!("id:{id}"));
+        Some((format!("{}:{id}", self.provider.name()), ttl))
+    }
+}
+
+impl Delivery {
+    fn new(timestamp: Option<&str>, id: Option<&str>, signatures: Vec<Vec<u8>>, header: &str) -> Self {
+        Self {
+            timestamp: timestamp.map(str::to_owned),
+            id: id.map(str::to_owned),
+            signatures,
+            fingerprint: format!("sig:{}", hex::encode(Sha256::digest(header.as_bytes()))),
+        }
+    }
+}
+
+/// `t=<unix>,v1=<hex>[,v1=<hex>…]`; other schemes (`v0`) are ignored.
+fn parse_stripe(header: &str) -> Result<Delivery, AuthError> {
+    let mut t = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => t = Some(value),
+            Some(("v1", value)) => signatures.push(hex::decode(value).map_err(|_| malformed("Stripe-Signature v1"))?),
+            _ => {}
+        }
+    }
+    let t = t.ok_or_else(|| malformed("Stripe-Signature t="))?;
+    if signatures.is_empty() {
+        return Err(AuthError::Malformed("Stripe-Signature has no v1 signature".into()));
+    }
+    Ok(Delivery::new(Some(t), None, signatures, header))
+}
+
+/// The MAC a provider computes, over exactly the bytes it documents.
+fn mac(provider: Provider, secret: &[u8], timestamp: Option<&str>, id: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let (ts, id) = (timestamp.unwrap_or_default().as_bytes(), id.unwrap_or_default().as_bytes());
+    match provider {
+        Provider::Github | Provider::Shopify => {}
+        Provider::Stripe => mac.update(&[ts, b"."].concat()),
+        Provider::Slack => mac.update(&[b"v0:", ts, b":"].concat()),
+        Provider::StandardWebhooks => mac.update(&[id, b".", ts, b"."].concat()),
+    }
+    mac.update(body);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The headers that sign `body` for `provider`: one signature per secret
+/// where the format carries several (Stripe, Standard Webhooks: rotation
+/// overlap), the first secret's otherwise. `id` is the Standard Webhooks
+/// message id.
+pub fn sign(provider: Provider, secrets: &[&[u8]], body: &[u8], now: i64, id: &str) -> Vec<(&'static str, String)> {
+    let ts = now.to_string();
+    let macs: Vec<Vec<u8>> = secrets.iter().map(|s| mac(provider, s, Some(&ts), Some(id), body)).collect();
+    let first = macs.first().cloned().unwrap_or_default();
+    match provider {
+        Provider::Github => vec![("x-hub-signature-256", format!("sha256={}", hex::encode(first)))],
+        Provider::Shopify => vec![("x-shopify-hmac-sha256", B64.encode(first))],
+        Provider::Slack => {
+            vec![("x-slack-request-timestamp", ts), ("x-slack-signature", format!("v0={}", hex::encode(first)))]
+        }
+        Provider::Stripe => {
+            let v1: Vec<String> = macs.iter().map(|m| format!(",v1={}", hex::encode(m))).collect();
+            vec![("stripe-signature", format!("t={ts}{}", v1.concat()))]
+        }
+        Provider::StandardWebhooks => {
+            let v1: Vec<String> = macs.iter().map(|m| format!("v1,{}", B64.encode(m))).collect();
+            vec![("webhook-id", id.to_owned()), ("webhook-timestamp", ts), ("webhook-signature", v1.join(" "))]
+        }
+    }
+}
+
+/// A Standard Webhooks secret (`whsec_` + base64) as key bytes.
+pub fn standard_webhooks_key(secret: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(secret).ok()?;
+    B64.decode(text.strip_prefix("whsec_").unwrap_or(text)).ok()
+}
+
+fn check_window(timestamp: &str, now: i64, tolerance: u64) -> Result<(), AuthError> {
+    let ts: i64 = timestamp.parse().map_err(|_| malformed("timestamp"))?;
+    let tolerance = i64::try_from(tolerance).unwrap_or(i64::MAX);
+    if ts > now.saturating_add(tolerance) {
+        return Err(AuthError::Expired(format!("the timestamp is {}s in the future (tolerance {tolerance}s)", ts - now)));
+    }
+    if now.saturating_sub(ts) > tolerance {
+        return Err(AuthError::Expired(format!("the timestamp is {}s old (tolerance {tolerance}s)", now - ts)));
+    }
+    Ok(())
+}
+
+fn text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn hex_after(value: &str, prefix: &str) -> Result<Vec<u8>, AuthError> {
+    let digits = value.strip_prefix(prefix).ok_or_else(|| malformed(&format!("signature (expected `{prefix}<hex>`)")))?;
+    hex::decode(digits).map_err(|_| malformed("signature hex"))
+}
+
+fn base64(value: &str) -> Result<Vec<u8>, AuthError> {
+    B64.decode(value).map_err(|_| malformed("signature base64"))
+}
+
+fn malformed(what: &str) -> AuthError {
+    AuthError::Malformed(format!("missing or invalid {what}"))
+}
+
+#[cfg(test)]
+#[path = "webhook_tests.rs"]
+mod tests;
