@@ -24,7 +24,15 @@ fn apisix() -> Compat {
     Compat { dialect: Dialect::Apisix, ..kong() }
 }
 
-fn check(scheme: &Compat, method: &str, path: &str, h: &HeaderMap, body: &[u8], now: i64, secret: &[u8]) -> Result<String, AuthError> {
+fn check(
+    scheme: &Compat,
+    method: &str,
+    path: &str,
+    h: &HeaderMap,
+    body: &[u8],
+    now: i64,
+    secret: &[u8],
+) -> Result<String, AuthError> {
     let view = MessageView { method, scheme: "http", authority: "hmac.com", path, query: None, headers: h };
     let secrets = [Secret::new(secret.to_vec())];
     let known = ["alice123".to_owned(), "john-key".to_owned()];
@@ -93,16 +101,24 @@ fn kong_requires_target_and_date_coverage_and_refuses_sha1_by_default() {
     assert_eq!(got, Err(AuthError::MissingComponent(vec!["@request-target".into()])));
     let sha1 = headers(&[
         ("date", "Thu, 22 Jun 2017 17:15:21 GMT"),
-        ("authorization", r#"hmac username="alice123", algorithm="hmac-sha1", headers="date request-line", signature="AAAA""#),
+        (
+            "authorization",
+            r#"hmac username="alice123", algorithm="hmac-sha1", headers="date request-line", signature="AAAA""#,
+        ),
     ]);
-    assert!(matches!(check(&kong(), "GET", "/requests", &sha1, b"", KONG_DATE, b"secret"), Err(AuthError::Malformed(_))));
+    assert!(matches!(
+        check(&kong(), "GET", "/requests", &sha1, b"", KONG_DATE, b"secret"),
+        Err(AuthError::Malformed(_))
+    ));
     let signing = b"date: Thu, 22 Jun 2017 17:15:21 GMT\nGET /requests HTTP/1.1";
     let sig = B64.encode(Algorithm::Sha1.mac(b"secret", signing));
     let sha1_ok = headers(&[
         ("date", "Thu, 22 Jun 2017 17:15:21 GMT"),
         (
             "proxy-authorization",
-            &format!(r#"hmac username="alice123", algorithm="hmac-sha1", headers="date request-line", signature="{sig}""#),
+            &format!(
+                r#"hmac username="alice123", algorithm="hmac-sha1", headers="date request-line", signature="{sig}""#
+            ),
         ),
     ]);
     let enabled = Compat { algorithms: vec![Algorithm::Sha1], ..kong() };
@@ -126,7 +142,10 @@ fn apisix_documented_script_example() {
         ),
     ]);
     assert_eq!(check(&apisix(), "GET", "/get", &h, b"", APISIX_DATE, b"john-secret-key"), Ok("john-key".into()));
-    assert_eq!(check(&apisix(), "GET", "/got", &h, b"", APISIX_DATE, b"john-secret-key"), Err(AuthError::InvalidSignature));
+    assert_eq!(
+        check(&apisix(), "GET", "/got", &h, b"", APISIX_DATE, b"john-secret-key"),
+        Err(AuthError::InvalidSignature)
+    );
     // A listed header must be present (APISIX would skip it silently).
     let absent = headers(&[
         ("date", "Fri, 06 Sep 2024 06:41:29 GMT"),
@@ -145,7 +164,10 @@ fn apisix_body_example_is_refused_because_its_digest_is_not_signed() {
     let h = headers(&[
         ("date", "Fri, 06 Sep 2024 09:16:16 GMT"),
         ("digest", "SHA-256=78qzJuLwSpZ8HacsTdFCQJWxzPMOf8bYctRk2ySLpS8="),
-        ("authorization", r#"Signature keyId="john-key",algorithm="hmac-sha256",headers="@request-target date",signature="AAAA""#),
+        (
+            "authorization",
+            r#"Signature keyId="john-key",algorithm="hmac-sha256",headers="@request-target date",signature="AAAA""#,
+        ),
     ]);
     let got = check(&apisix(), "POST", "/post", &h, br#"{"name": "world"}"#, APISIX_DATE + 8927, b"john-secret-key");
     assert_eq!(got, Err(AuthError::MissingComponent(vec!["digest".into()])));
@@ -153,6 +175,12 @@ fn apisix_body_example_is_refused_because_its_digest_is_not_signed() {
 
 #[test]
 fn replay_ids_are_the_signature() {
-    let creds = Credentials { keyid: "k".into(), algorithm: Algorithm::Sha256, signature: vec![1, 2], signing_string: Vec::new(), skew: 300 };
+    let creds = Credentials {
+        keyid: "k".into(),
+        algorithm: Algorithm::Sha256,
+        signature: vec![1, 2],
+        signing_string: Vec::new(),
+        skew: 300,
+    };
     assert_eq!(kong().replay_id(&creds), Some(("kong:0102".into(), 601)));
 }

@@ -217,7 +217,10 @@ fn check_window(timestamp: &str, now: i64, tolerance: u64) -> Result<(), AuthErr
     let ts: i64 = timestamp.parse().map_err(|_| malformed("timestamp"))?;
     let tolerance = i64::try_from(tolerance).unwrap_or(i64::MAX);
     if ts > now.saturating_add(tolerance) {
-        return Err(AuthError::Expired(format!("the timestamp is {}s in the future (tolerance {tolerance}s)", ts - now)));
+        return Err(AuthError::Expired(format!(
+            "the timestamp is {}s in the future (tolerance {tolerance}s)",
+            ts - now
+        )));
     }
     if now.saturating_sub(ts) > tolerance {
         return Err(AuthError::Expired(format!("the timestamp is {}s old (tolerance {tolerance}s)", now - ts)));
@@ -230,7 +233,8 @@ fn text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 fn hex_after(value: &str, prefix: &str) -> Result<Vec<u8>, AuthError> {
-    let digits = value.strip_prefix(prefix).ok_or_else(|| malformed(&format!("signature (expected `{prefix}<hex>`)")))?;
+    let digits =
+        value.strip_prefix(prefix).ok_or_else(|| malformed(&format!("signature (expected `{prefix}<hex>`)")))?;
     hex::decode(digits).map_err(|_| malformed("signature hex"))
 }
 

@@ -37,7 +37,8 @@ fn check(provider: Provider, headers: &HeaderMap, body: &[u8], now: i64, secrets
 
 #[test]
 fn github_documented_example() {
-    let h = headers(&[("x-hub-signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")]);
+    let h =
+        headers(&[("x-hub-signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")]);
     assert_eq!(check(Provider::Github, &h, b"Hello, World!", 0, &[b"It's a Secret to Everybody"]), Ok(()));
     assert_eq!(
         check(Provider::Github, &h, b"Hello, World?", 0, &[b"It's a Secret to Everybody"]),
@@ -74,7 +75,10 @@ fn standard_webhooks_specification_example() {
     // The id is signed: another id with the same signature fails.
     let mut moved = h.clone();
     moved.insert("webhook-id", HeaderValue::from_static("msg_other"));
-    assert_eq!(check(Provider::StandardWebhooks, &moved, body, 1_614_265_330, &[&key]), Err(AuthError::InvalidSignature));
+    assert_eq!(
+        check(Provider::StandardWebhooks, &moved, body, 1_614_265_330, &[&key]),
+        Err(AuthError::InvalidSignature)
+    );
 }
 
 #[test]

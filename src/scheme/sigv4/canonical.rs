@@ -83,11 +83,7 @@ fn header_value(parts: &Parts<'_>, name: &str) -> Option<String> {
 pub fn canonical_uri(path: &str, rules: PathRules) -> String {
     let path = if path.is_empty() { "/" } else { path };
     let path = if rules.normalize { normalize(path) } else { path.to_owned() };
-    if rules.double_encode {
-        encode(path.as_bytes(), true)
-    } else {
-        encode(&decode(&path), true)
-    }
+    if rules.double_encode { encode(path.as_bytes(), true) } else { encode(&decode(&path), true) }
 }
 
 /// Removes `.` and `..` segments and empty segments, keeping a trailing `/`.
