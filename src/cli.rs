@@ -187,14 +187,23 @@ fn upstream_label(upstream: &Upstream) -> String {
 fn action_label(action: &Action, config: &Config) -> String {
     match action {
         Action::Verify(p) => {
-            let consumers: Vec<&str> = p.consumers.iter().map(|i| config.consumers[*i].id.as_str()).collect();
             let replay = if p.replay { "on" } else { "off" };
-            format!(
-                "verify rfc9421 (consumers: {}; max_age {}s; replay {replay})",
-                consumers.join(", "),
-                p.max_age.as_secs()
-            )
+            let who = match &p.scheme {
+                crate::config::VerifyScheme::Webhook(w) => {
+                    format!("{} secret(s), as {}", w.secrets.len(), String::from_utf8_lossy(w.consumer_id.as_bytes()))
+                }
+                _ => {
+                    let ids: Vec<&str> = p.consumers.iter().map(|i| config.consumers[*i].id.as_str()).collect();
+                    format!("consumers: {}", ids.join(", "))
+                }
+            };
+            let window = match &p.scheme {
+                crate::config::VerifyScheme::Rfc9421 => format!("; max_age {}s", p.max_age.as_secs()),
+                _ => String::new(),
+            };
+            format!("verify {} ({who}{window}; replay {replay})", p.scheme.name())
         }
-        Action::Sign(p) => format!("sign rfc9421 (keyid {})", p.keyid),
+        Action::Sign(p) if p.keyid.is_empty() => format!("sign {}", p.scheme.name()),
+        Action::Sign(p) => format!("sign {} (keyid {})", p.scheme.name(), p.keyid),
     }
 }

@@ -163,7 +163,7 @@ fn every_signed_request_verifies_in_both_forms_and_fails_when_altered() {
             other_method.method = if signed.method == "GET" { "DELETE".into() } else { "GET".into() };
             assert_eq!(case.verify(&other_method, case.now()), Err(AuthError::InvalidSignature), "{}", case.name);
             let mut other_path = Raw::read(&case.dir.join(file));
-            other_path.path.push_str("x");
+            other_path.path.push('x');
             assert_eq!(case.verify(&other_path, case.now()), Err(AuthError::InvalidSignature), "{}", case.name);
             let mut other_body = Raw::read(&case.dir.join(file));
             other_body.body.push(b'!');

@@ -1,6 +1,7 @@
 //! Configuration: `raw` mirrors the YAML file, `validate` checks it and builds
 //! the typed [`Config`] below, which is all the proxy ever sees.
 
+mod policy;
 pub mod raw;
 pub mod secret;
 mod validate;
@@ -16,7 +17,8 @@ use http::uri::Authority;
 use http::{HeaderValue, Method};
 use rustls::pki_types::CertificateDer;
 
-use crate::scheme::rfc9421::{Component, HmacSha256};
+use crate::scheme::rfc9421::HmacSha256;
+pub use policy::{Action, SignPolicy, SignScheme, VerifyPolicy, VerifyScheme, WebhookEndpoint};
 pub use secret::{Secret, SecretSource};
 
 /// Default request body limit when neither `limits` nor the route sets one.
@@ -100,13 +102,15 @@ impl KeyStore {
     }
 }
 
-/// One consumer key, prepared once: the HMAC state and the identity header
-/// values sent upstream.
+/// One consumer key, prepared once: its secrets (several during a rotation
+/// overlap; any of them verifies), their HMAC states, and the identity
+/// header values sent upstream.
 pub struct ConsumerKey {
     pub consumer: usize,
     pub consumer_id: HeaderValue,
     pub keyid: HeaderValue,
-    pub mac: HmacSha256,
+    pub secrets: Vec<Secret>,
+    pub macs: Vec<HmacSha256>,
 }
 
 impl fmt::Debug for ConsumerKey {
@@ -114,7 +118,7 @@ impl fmt::Debug for ConsumerKey {
         f.debug_struct("ConsumerKey")
             .field("consumer_id", &self.consumer_id)
             .field("keyid", &self.keyid)
-            .field("mac", &"[redacted]")
+            .field("secrets", &format_args!("[redacted] x{}", self.secrets.len()))
             .finish()
     }
 }
@@ -162,42 +166,6 @@ pub enum PathPolicy {
     Strict,
     /// Forward whatever was signed, byte for byte.
     Raw,
-}
-
-#[derive(Debug)]
-pub enum Action {
-    Verify(VerifyPolicy),
-    Sign(SignPolicy),
-}
-
-#[derive(Debug)]
-pub struct VerifyPolicy {
-    /// Indices into [`Config::consumers`].
-    pub consumers: Vec<usize>,
-    pub max_age: Duration,
-    pub clock_skew: Duration,
-    pub replay: bool,
-    pub required: Vec<Component>,
-    /// Sent with every 401 so a client can tell what to sign.
-    pub accept_signature: HeaderValue,
-}
-
-pub struct SignPolicy {
-    pub keyid: String,
-    pub label: String,
-    pub components: Vec<Component>,
-    pub mac: HmacSha256,
-}
-
-impl fmt::Debug for SignPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignPolicy")
-            .field("keyid", &self.keyid)
-            .field("label", &self.label)
-            .field("components", &self.components)
-            .field("mac", &"[redacted]")
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -70,11 +70,14 @@ impl Encoding {
 }
 
 /// Reads and decodes a secret. Errors name the source, never the content.
+/// `min_bytes` is [`MIN_KEY_BYTES`] for HMAC keys; a secret that is not a
+/// key (a Redis URL) only needs to be non-empty.
 pub fn resolve(
     source: &SecretSource,
     inline: Option<&str>,
     encoding: Encoding,
     base_dir: &Path,
+    min_bytes: usize,
 ) -> Result<Secret, String> {
     let raw = Zeroizing::new(match source {
         SecretSource::Inline => inline.unwrap_or_default().as_bytes().to_vec(),
@@ -93,7 +96,10 @@ pub fn resolve(
         }
     });
     let decoded = decode(&raw, encoding).map_err(|why| format!("{source} is not valid {why}"))?;
-    if decoded.len() < MIN_KEY_BYTES {
+    if decoded.is_empty() {
+        return Err(format!("{source} is empty"));
+    }
+    if decoded.len() < min_bytes {
         return Err(format!(
             "{source} decodes to {} bytes; HMAC keys must be at least {MIN_KEY_BYTES} bytes \
              (generate one with `hmac-gateway keygen`)",
@@ -130,24 +136,30 @@ mod tests {
     fn decodes_each_encoding_and_enforces_length() {
         let dir = Path::new(".");
         let long = "k".repeat(32);
-        let ok = resolve(&SecretSource::Inline, Some(&long), Encoding::Utf8, dir).expect("utf8");
+        let ok = resolve(&SecretSource::Inline, Some(&long), Encoding::Utf8, dir, MIN_KEY_BYTES).expect("utf8");
         assert_eq!(ok.expose(), long.as_bytes());
         let b64 = STANDARD.encode([7u8; 40]);
-        let ok = resolve(&SecretSource::Inline, Some(&b64), Encoding::Base64, dir).expect("b64");
+        let ok = resolve(&SecretSource::Inline, Some(&b64), Encoding::Base64, dir, MIN_KEY_BYTES).expect("b64");
         assert_eq!(ok.expose(), [7u8; 40]);
         let hx = hex::encode([9u8; 32]);
-        let ok = resolve(&SecretSource::Inline, Some(&hx), Encoding::Hex, dir).expect("hex");
+        let ok = resolve(&SecretSource::Inline, Some(&hx), Encoding::Hex, dir, MIN_KEY_BYTES).expect("hex");
         assert_eq!(ok.expose(), [9u8; 32]);
-        let short = resolve(&SecretSource::Inline, Some("short"), Encoding::Utf8, dir);
+        let short = resolve(&SecretSource::Inline, Some("short"), Encoding::Utf8, dir, MIN_KEY_BYTES);
         assert!(short.expect_err("short").contains("at least 32 bytes"));
-        let bad = resolve(&SecretSource::Inline, Some("!!!"), Encoding::Base64, dir);
+        let bad = resolve(&SecretSource::Inline, Some("!!!"), Encoding::Base64, dir, MIN_KEY_BYTES);
         assert!(bad.expect_err("bad").contains("not valid base64"));
     }
 
     #[test]
     fn missing_env_names_the_variable_only() {
-        let err = resolve(&SecretSource::Env("HMACGW_TEST_SURELY_UNSET".into()), None, Encoding::Utf8, Path::new("."))
-            .expect_err("unset");
+        let err = resolve(
+            &SecretSource::Env("HMACGW_TEST_SURELY_UNSET".into()),
+            None,
+            Encoding::Utf8,
+            Path::new("."),
+            MIN_KEY_BYTES,
+        )
+        .expect_err("unset");
         assert!(err.contains("HMACGW_TEST_SURELY_UNSET"));
     }
 }

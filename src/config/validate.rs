@@ -21,6 +21,7 @@ use crate::scheme::rfc9421::HmacSha256;
 use std::time::Duration;
 
 mod routes;
+mod schemes;
 mod upstreams;
 
 /// Collects problems while the conversion goes on.
@@ -178,14 +179,22 @@ fn build_secrets(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Secrets {
             ctx.on(name, format!("duplicate secret name `{}`", name.value));
             continue;
         }
-        if let Some(resolved) = build_secret(ctx, name, s) {
+        // A Redis URL kept as a secret is not an HMAC key: no minimum length.
+        let not_a_key = raw.replay.as_ref().and_then(|r| r.url_secret.as_ref()).is_some_and(|u| u.value == name.value);
+        let min_bytes = if not_a_key { 1 } else { secret::MIN_KEY_BYTES };
+        if let Some(resolved) = build_secret(ctx, name, s, min_bytes) {
             out.push((name.value.clone(), resolved));
         }
     }
     out
 }
 
-fn build_secret(ctx: &mut Ctx<'_>, name: &Spanned<String>, s: &RawSecret) -> Option<(SecretSource, Secret)> {
+fn build_secret(
+    ctx: &mut Ctx<'_>,
+    name: &Spanned<String>,
+    s: &RawSecret,
+    min_bytes: usize,
+) -> Option<(SecretSource, Secret)> {
     let sources = [s.value.is_some(), s.env.is_some(), s.file.is_some()];
     if sources.iter().filter(|x| **x).count() != 1 {
         ctx.on(name, format!("secret `{}` needs exactly one of `value`, `env` or `file`", name.value));
@@ -210,7 +219,7 @@ fn build_secret(ctx: &mut Ctx<'_>, name: &Spanned<String>, s: &RawSecret) -> Opt
         ctx.depend_on(path);
     }
     let inline = s.value.as_ref().map(|v| v.value.as_str());
-    match secret::resolve(&source, inline, encoding, ctx.base_dir) {
+    match secret::resolve(&source, inline, encoding, ctx.base_dir, min_bytes) {
         Ok(secret) => {
             if source == SecretSource::Inline {
                 ctx.warnings.push(format!(
@@ -274,10 +283,11 @@ fn build_consumers(ctx: &mut Ctx<'_>, raw: &[RawConsumer], secrets: &Secrets) ->
                 );
                 continue;
             }
-            let secret = lookup_secret(ctx, secrets, &k.secret);
+            let key_secrets = key_secrets(ctx, secrets, k);
             let keyid = header_value(ctx, &k.keyid, "keyid");
-            if let (Some(secret), Some(keyid), Some(consumer_id)) = (secret, keyid, consumer_id.clone()) {
-                let key = ConsumerKey { consumer: index, consumer_id, keyid, mac: prepared_mac(secret) };
+            if let (Some(key_secrets), Some(keyid), Some(consumer_id)) = (key_secrets, keyid, consumer_id.clone()) {
+                let macs = key_secrets.iter().map(prepared_mac).collect();
+                let key = ConsumerKey { consumer: index, consumer_id, keyid, secrets: key_secrets, macs };
                 keys.insert(k.keyid.value.clone(), key);
                 keyids.push(k.keyid.value.clone());
             }
@@ -285,6 +295,20 @@ fn build_consumers(ctx: &mut Ctx<'_>, raw: &[RawConsumer], secrets: &Secrets) ->
         consumers.push(Consumer { id: c.id.value.clone(), keyids });
     }
     (consumers, KeyStore(keys))
+}
+
+/// A key's `secret:` or `secrets:` (exactly one of them).
+fn key_secrets(ctx: &mut Ctx<'_>, secrets: &Secrets, key: &super::raw::RawKey) -> Option<Vec<Secret>> {
+    let names: Vec<&Spanned<String>> = match (&key.secret, &key.secrets) {
+        (Some(one), None) => vec![one],
+        (None, Some(many)) if !many.is_empty() => many.iter().collect(),
+        _ => {
+            ctx.on(&key.keyid, format!("key `{}` needs exactly one of `secret` or `secrets`", key.keyid.value));
+            return None;
+        }
+    };
+    let found: Vec<Option<Secret>> = names.into_iter().map(|n| lookup_secret(ctx, secrets, n).cloned()).collect();
+    found.into_iter().collect()
 }
 
 fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> ReplaySettings {

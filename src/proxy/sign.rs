@@ -1,5 +1,6 @@
-//! Consumer role: rewrite to the upstream, add Content-Digest and an RFC 9421
-//! signature, forward. Signing happens after every rewrite.
+//! Consumer role: rewrite to the upstream, sign in the route's scheme (RFC
+//! 9421 with Content-Digest, AWS SigV4, or a webhook provider's), forward.
+//! Signing happens after every rewrite.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,10 +10,10 @@ use hyper::body::Incoming;
 
 use super::forward::Ctx;
 use super::{ProxyBody, headers, route, unix_now};
-use crate::config::{Route, SignPolicy, Upstream};
+use crate::config::{Route, Secret, SignPolicy, SignScheme, Upstream};
 use crate::error::Rejection;
-use crate::scheme::digest;
-use crate::scheme::rfc9421::{self, ALG, Component, MessageView};
+use crate::scheme::rfc9421::{self, ALG, Component, HmacSha256, MessageView};
+use crate::scheme::{digest, sigv4, webhook};
 
 pub(super) async fn run(
     ctx: &Ctx<'_>,
@@ -46,10 +47,10 @@ pub struct SignedTarget {
     pub url: String,
 }
 
-/// Rewrites `headers` for the route's upstream and signs: strips hop-by-hop
-/// fields, sets `Host`, adds `Content-Digest` when there is a body, and
-/// replaces any `Signature`/`Signature-Input` the application sent. Used by
-/// the proxy and by `hmac-gateway sign`.
+/// Rewrites `headers` for the route's upstream and signs in the route's
+/// scheme: strips hop-by-hop fields, sets `Host`, replaces any credentials
+/// of that scheme the application sent, and signs last, after every
+/// rewrite. Used by the proxy and by `hmac-gateway sign`.
 pub fn sign_request(
     route: &Route,
     policy: &SignPolicy,
@@ -65,10 +66,62 @@ pub fn sign_request(
     };
     let path = route::path_for(route, request.path);
     headers::strip_hop_by_hop(headers);
+    headers.insert(header::HOST, HeaderValue::from_str(authority).map_err(|_| Rejection::Internal)?);
+    let target = Target { scheme, authority, path: &path, query: request.query };
+    let added = match &policy.scheme {
+        SignScheme::Rfc9421 { label, components, mac } => {
+            sign_rfc9421(&policy.keyid, label, components, mac, &target, request, headers, now, nonce)?
+        }
+        SignScheme::AwsSigV4 { region, service, secret } => {
+            for stale in ["authorization", "x-amz-date", "x-amz-content-sha256"] {
+                headers.remove(stale);
+            }
+            let signer = sigv4::Signer { access_key: &policy.keyid, secret: secret.expose(), region, service };
+            let parts =
+                sigv4::Parts { method: request.method.as_str(), path: &path, query: request.query, headers, authority };
+            sigv4::sign(&signer, &parts, request.body, now)
+        }
+        SignScheme::Webhook { provider, secrets } => {
+            let id = headers
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(|| format!("msg_{nonce}"), str::to_owned);
+            let keys: Vec<&[u8]> = secrets.iter().map(Secret::expose).collect();
+            webhook::sign(*provider, &keys, request.body, now, &id)
+        }
+    };
+    for (name, value) in added {
+        headers.insert(name, HeaderValue::from_str(&value).map_err(|_| Rejection::Internal)?);
+    }
+    let query = request.query.map(|q| format!("?{q}")).unwrap_or_default();
+    Ok(SignedTarget { url: format!("{scheme}://{authority}{path}{query}"), path })
+}
+
+/// Where the signed request goes, as RFC 9421 covers it.
+struct Target<'a> {
+    scheme: &'a str,
+    authority: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+/// Content-Digest (when there is a body) and an RFC 9421 signature over the
+/// route's components, replacing any the application sent.
+#[allow(clippy::too_many_arguments)]
+fn sign_rfc9421(
+    keyid: &str,
+    label: &str,
+    components: &[Component],
+    mac: &HmacSha256,
+    target: &Target<'_>,
+    request: &Outbound<'_>,
+    headers: &mut HeaderMap,
+    now: i64,
+    nonce: &str,
+) -> Result<Vec<(&'static str, String)>, Rejection> {
     headers.remove(headers::SIGNATURE);
     headers.remove(headers::SIGNATURE_INPUT);
-    headers.insert(header::HOST, HeaderValue::from_str(authority).map_err(|_| Rejection::Internal)?);
-    let mut components = policy.components.clone();
+    let mut components = components.to_vec();
     let digest_component = Component::content_digest();
     if !request.body.is_empty() || components.contains(&digest_component) {
         let value = digest::content_digest_sha256(request.body);
@@ -78,16 +131,18 @@ pub fn sign_request(
         }
     }
     let bad = |why: String| Rejection::BadRequest(why.into());
-    let params = rfc9421::build_params(&components, now, Some(nonce), &policy.keyid, Some(ALG)).map_err(bad)?;
-    let view =
-        MessageView { method: request.method.as_str(), scheme, authority, path: &path, query: request.query, headers };
-    let signed = rfc9421::sign(&view, &policy.mac, &policy.label, &params)
-        .map_err(|e| bad(format!("cannot sign this request: {e}")))?;
-    let value = |s: String| HeaderValue::from_str(&s).map_err(|_| Rejection::Internal);
-    headers.insert(headers::SIGNATURE_INPUT, value(signed.signature_input)?);
-    headers.insert(headers::SIGNATURE, value(signed.signature)?);
-    let query = request.query.map(|q| format!("?{q}")).unwrap_or_default();
-    Ok(SignedTarget { url: format!("{scheme}://{authority}{path}{query}"), path })
+    let params = rfc9421::build_params(&components, now, Some(nonce), keyid, Some(ALG)).map_err(bad)?;
+    let view = MessageView {
+        method: request.method.as_str(),
+        scheme: target.scheme,
+        authority: target.authority,
+        path: target.path,
+        query: target.query,
+        headers,
+    };
+    let signed =
+        rfc9421::sign(&view, mac, label, &params).map_err(|e| bad(format!("cannot sign this request: {e}")))?;
+    Ok(vec![("signature-input", signed.signature_input), ("signature", signed.signature)])
 }
 
 /// 128 random bits, base64url: unique per request across replicas.

@@ -2,12 +2,14 @@
 
 use http::{HeaderValue, Method};
 
+use super::schemes;
 use super::upstreams::{self, Upstreams};
 use super::{Ctx, Secrets, known, lookup_secret, prepared_mac};
 use crate::config::raw::RawRouteTimeouts;
 use crate::config::raw::{RawRoute, RawSign, RawVerify, Spanned};
 use crate::config::{
-    Action, Consumer, Limits, Listener, PathPolicy, Route, RouteTimeouts, SignPolicy, Timeouts, Upstream, VerifyPolicy,
+    Action, Consumer, Limits, Listener, PathPolicy, Route, RouteTimeouts, SignPolicy, SignScheme, Timeouts, Upstream,
+    VerifyPolicy,
 };
 use crate::scheme::rfc9421::Component;
 
@@ -149,12 +151,6 @@ fn resolve_upstream(ctx: &mut Ctx<'_>, upstreams: &mut Upstreams, name: &Spanned
     Some(Upstream::Http(up))
 }
 
-fn check_scheme(ctx: &mut Ctx<'_>, scheme: &Spanned<String>) {
-    if scheme.value != "rfc9421" {
-        ctx.on(scheme, format!("unknown scheme `{}` (known: rfc9421)", scheme.value));
-    }
-}
-
 fn parse_components(ctx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Vec<Component> {
     let mut out: Vec<Component> = Vec::new();
     for c in raw {
@@ -172,7 +168,7 @@ fn defaults() -> Vec<Component> {
 }
 
 fn build_verify(ctx: &mut Ctx<'_>, env: &Env<'_>, v: &RawVerify) -> Option<VerifyPolicy> {
-    check_scheme(ctx, &v.scheme);
+    let scheme = schemes::verify_scheme(ctx, env.secrets, v);
     let mut consumers = Vec::new();
     for c in &v.consumers {
         match env.consumers.iter().position(|k| k.id == c.value) {
@@ -183,7 +179,7 @@ fn build_verify(ctx: &mut Ctx<'_>, env: &Env<'_>, v: &RawVerify) -> Option<Verif
             }
         }
     }
-    if v.consumers.is_empty() {
+    if v.consumers.is_empty() && schemes::is_keyed(&v.scheme.value) {
         ctx.on(&v.scheme, "verify.consumers must name at least one consumer");
     }
     let required = v.components.as_ref().map_or_else(defaults, |c| parse_components(ctx, c));
@@ -197,6 +193,7 @@ fn build_verify(ctx: &mut Ctx<'_>, env: &Env<'_>, v: &RawVerify) -> Option<Verif
     let replay = v.replay.unwrap_or(true);
     let accept_signature = accept_signature(&required, replay);
     Some(VerifyPolicy {
+        scheme: scheme?,
         consumers,
         max_age,
         clock_skew: secs(&v.clock_skew, DEFAULT_CLOCK_SKEW_SECS),
@@ -215,10 +212,25 @@ fn accept_signature(required: &[Component], replay: bool) -> HeaderValue {
 }
 
 fn build_sign(ctx: &mut Ctx<'_>, env: &Env<'_>, s: &RawSign) -> Option<SignPolicy> {
-    check_scheme(ctx, &s.scheme);
-    let secret = lookup_secret(ctx, env.secrets, &s.secret);
-    if s.keyid.value.is_empty() {
-        ctx.on(&s.keyid, "keyid must not be empty");
+    if s.scheme.value != "rfc9421" {
+        for (field, at) in [("label", s.label.as_ref().map(|l| l.referenced)), ("components", components_at(s))] {
+            if let Some(at) = at {
+                ctx.at(at, format!("`{field}` applies only to scheme rfc9421"));
+            }
+        }
+        let (keyid, scheme) = schemes::sign_scheme(ctx, env.secrets, s)?;
+        return Some(SignPolicy { keyid, scheme });
+    }
+    let secret = match (&s.secret, &s.secrets) {
+        (Some(one), None) => lookup_secret(ctx, env.secrets, one),
+        _ => {
+            ctx.on(&s.scheme, "scheme `rfc9421` signs with one `secret:`");
+            None
+        }
+    };
+    let keyid = s.keyid.as_ref().map(|k| k.value.clone()).unwrap_or_default();
+    if keyid.is_empty() {
+        ctx.on(s.keyid.as_ref().unwrap_or(&s.scheme), "keyid must not be empty");
     }
     let mut components = defaults();
     for extra in s.components.as_ref().map(|c| parse_components(ctx, c)).unwrap_or_default() {
@@ -231,5 +243,10 @@ fn build_sign(ctx: &mut Ctx<'_>, env: &Env<'_>, s: &RawSign) -> Option<SignPolic
         let at = s.label.as_ref().map_or(s.scheme.referenced, |l| l.referenced);
         ctx.at(at, format!("label `{label}` must be a lowercase structured-field key (e.g. sig1)"));
     }
-    Some(SignPolicy { keyid: s.keyid.value.clone(), label, components, mac: prepared_mac(secret?) })
+    let scheme = SignScheme::Rfc9421 { label, components, mac: prepared_mac(secret?) };
+    Some(SignPolicy { keyid, scheme })
+}
+
+fn components_at(s: &RawSign) -> Option<serde_saphyr::Location> {
+    s.components.as_ref().and_then(|c| c.first()).map(|c| c.referenced)
 }

@@ -51,8 +51,10 @@ fn rules(now: i64) -> Rules<'static> {
 fn check(v: &MessageView<'_>, input: &str, sig: &str, rules: &Rules<'_>) -> Result<String, AuthError> {
     let k = key();
     let candidates = parse_candidates(input.as_bytes(), sig.as_bytes())?;
-    verify(v, &candidates, rules, |id| (id == "test-shared-secret").then_some((&"owner", &k, true)))
-        .map(|a| a.keyid.into_owned())
+    verify(v, &candidates, rules, |id| {
+        (id == "test-shared-secret").then_some((&"owner", std::slice::from_ref(&k), true))
+    })
+    .map(|a| a.keyid.into_owned())
 }
 
 #[test]

@@ -41,7 +41,7 @@ pub fn verify<'k, 'a, K>(
     view: &MessageView<'_>,
     candidates: &[Candidate<'a>],
     rules: &Rules<'_>,
-    lookup: impl Fn(&str) -> Option<(&'k K, &'k HmacSha256, bool)>,
+    lookup: impl Fn(&str) -> Option<(&'k K, &'k [HmacSha256], bool)>,
 ) -> Result<Accepted<'k, 'a, K>, AuthError> {
     let known = |c: &&Candidate<'a>| c.keyid.as_deref().and_then(&lookup);
     let chosen = candidates
@@ -53,11 +53,17 @@ pub fn verify<'k, 'a, K>(
     let (params, signature) = chosen.parsed.as_ref().map_err(|why| AuthError::Malformed(why.clone()))?;
     let created = check_params(params, rules)?;
     let base = signature_base(view, params)?;
-    // Same work and same answer for an unknown key as for a wrong MAC.
+    // Same work and same answer for an unknown key as for a wrong MAC; every
+    // secret of a key in rotation is tried.
     let key = chosen.keyid.as_deref().and_then(&lookup);
-    let mut mac = key.map_or_else(unknown_key_mac, |(_, mac, _)| mac.clone());
-    mac.update(&base);
-    let mac_ok = mac.verify_slice(signature).is_ok();
+    let unknown = [unknown_key_mac()];
+    let macs = key.map_or(&unknown[..], |(_, macs, _)| macs);
+    let mut mac_ok = false;
+    for prepared in macs {
+        let mut mac = prepared.clone();
+        mac.update(&base);
+        mac_ok |= mac.verify_slice(signature).is_ok();
+    }
     match key {
         Some((key, _, _)) if mac_ok => Ok(Accepted {
             key,
