@@ -5,8 +5,9 @@
 //! # Layout
 //! - [`config`]: YAML parsing into raw structs, then validation into the typed
 //!   [`config::Config`] the proxy uses; secrets and their redaction.
-//! - [`scheme`]: signature schemes as pure functions (RFC 9421 signatures,
-//!   RFC 9530 digests).
+//! - [`scheme`]: signature schemes as pure functions behind one trait: RFC 9421
+//!   (native) with RFC 9530 digests, AWS SigV4, webhook providers, and the
+//!   Kong/APISIX dialects.
 //! - [`replay`]: the nonce store that makes each signature usable once.
 //! - [`proxy`]: the request pipeline: route, verify or sign, forward.
 //! - [`generation`]: one loaded config and what is built from it (upstream

@@ -84,3 +84,89 @@ fn sign_prints_the_headers_and_a_curl_line() {
         gateway_cmd().args(["sign", "--config", "gateway.yaml", "--route", "site-api", "/x"]).output().unwrap();
     assert!(!verify_route.status.success());
 }
+
+/// `sign` works for every scheme that signs; what it prints verifies.
+#[test]
+fn sign_prints_verifiable_headers_for_sigv4_and_webhook_routes() {
+    use hmac_gateway::config::Secret;
+    use hmac_gateway::scheme::sigv4::{PathRules, SigV4};
+    use hmac_gateway::scheme::webhook::{Provider, Webhook};
+    use hmac_gateway::scheme::{MessageView, authenticate};
+
+    let dir = std::env::temp_dir().join(format!("hmacgw-cli-sign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gw.yaml");
+    std::fs::write(
+        &config,
+        r#"listeners: [{ name: out, bind: "127.0.0.1:0" }]
+secrets:
+  aws: { value: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" }
+  stripe-a: { value: "whsec_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" }
+  stripe-b: { value: "whsec_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" }
+routes:
+  - name: to-aws
+    listener: out
+    match: { path_prefix: /aws }
+    sign: { scheme: aws-sigv4, keyid: AKIDEXAMPLE, secret: aws, service: execute-api, region: eu-west-1 }
+    upstream: "https://abc.execute-api.eu-west-1.amazonaws.com/prod"
+  - name: to-hook
+    listener: out
+    sign: { scheme: stripe, secrets: [stripe-a, stripe-b] }
+    upstream: "https://hooks.example.com"
+"#,
+    )
+    .unwrap();
+    let run = |route: &str, url: &str| {
+        let out = gateway_cmd()
+            .args(["sign", "--config"])
+            .arg(&config)
+            .args(["--route", route, "-d", "{\"n\":1}", url])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        let first = lines.next().unwrap().to_owned();
+        let mut headers = http::HeaderMap::new();
+        for line in lines {
+            let (name, value) = line.split_once(": ").unwrap();
+            headers.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        }
+        (first, headers)
+    };
+    let body = b"{\"n\":1}";
+    let now = hmac_gateway::proxy::unix_now();
+
+    let (first, headers) = run("to-aws", "http://localhost/aws/orders?b=2&a=1");
+    assert_eq!(first, "POST https://abc.execute-api.eu-west-1.amazonaws.com/prod/aws/orders?b=2&a=1");
+    assert!(headers["authorization"].to_str().unwrap().starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
+    let view = MessageView {
+        method: "POST",
+        scheme: "https",
+        authority: "abc.execute-api.eu-west-1.amazonaws.com",
+        path: "/prod/aws/orders",
+        query: Some("b=2&a=1"),
+        headers: &headers,
+    };
+    let verifier = SigV4 {
+        service: "execute-api".into(),
+        region: "eu-west-1".into(),
+        window: 900,
+        allow_unsigned_payload: false,
+        path: PathRules::for_service("execute-api"),
+    };
+    let secrets = [Secret::new(b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_vec())];
+    let lookup = |id: Option<&str>| (id == Some("AKIDEXAMPLE")).then_some((&(), &secrets[..]));
+    assert!(authenticate(&verifier, &view, body, now, lookup).is_ok(), "{headers:?}");
+
+    let (_, headers) = run("to-hook", "/events");
+    let stripe = headers["stripe-signature"].to_str().unwrap();
+    assert_eq!(stripe.matches(",v1=").count(), 2, "{stripe}");
+    let view = MessageView { headers: &headers, ..view };
+    let hook = Webhook { provider: Provider::Stripe, tolerance: 300, replay_ttl: 0 };
+    for secret in ["whsec_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "whsec_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"] {
+        let secrets = [Secret::new(secret.as_bytes().to_vec())];
+        assert!(authenticate(&hook, &view, body, now, |_| Some((&(), &secrets[..]))).is_ok());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -157,3 +157,64 @@ fn the_shipped_demo_config_is_valid() {
     assert_eq!(names, ["ingress", "egress"]);
     assert!(config.route("site-api").is_some() && config.route("call-host").is_some());
 }
+
+#[test]
+fn scheme_fields_are_checked_per_scheme_with_locations() {
+    let yaml = format!(
+        r#"listeners: [{{ name: a, bind: "127.0.0.1:0" }}]
+secrets:
+  good: {{ value: "{KEY_B64}", encoding: base64 }}
+  plain: {{ value: "not-a-standard-webhooks-secret-but-long" }}
+consumers:
+  - id: c
+    keys: [{{ keyid: k1, secret: good, secrets: [good] }}, {{ keyid: k2, secrets: [good, good] }}]
+routes:
+  - name: r1
+    listener: a
+    verify: {{ scheme: aws-sigv4, region: eu-west-1, consumers: [c] }}
+    upstream: echo
+  - name: r2
+    listener: a
+    verify: {{ scheme: kong, consumers: [c], algorithms: [hmac-md5], tolerance: 10s }}
+    upstream: echo
+  - name: r3
+    listener: a
+    verify: {{ scheme: github, consumers: [c] }}
+    upstream: echo
+  - name: r4
+    listener: a
+    verify: {{ scheme: standard-webhooks, secrets: [plain] }}
+    upstream: echo
+  - name: r5
+    listener: a
+    verify: {{ scheme: rfc9421, consumers: [c], service: s3 }}
+    upstream: echo
+  - name: r6
+    listener: a
+    sign: {{ scheme: github, keyid: nope, secret: good }}
+    upstream: echo
+"#
+    );
+    let p = problems(&yaml);
+    let text: Vec<String> = p.iter().map(ToString::to_string).collect();
+    let expect = [
+        ("k1", "exactly one of `secret` or `secrets`"),
+        ("aws-sigv4", "needs `service`"),
+        ("hmac-md5", "unknown algorithm `hmac-md5`"),
+        ("tolerance: 10s", "`tolerance` does not apply to scheme `kong`"),
+        ("c] }}\n    upstream: echo\n  - name: r4", "takes `secrets:`, not `consumers:`"),
+        ("plain] }", "not a Standard Webhooks secret"),
+        ("service: s3", "`service` does not apply to scheme `rfc9421`"),
+        ("nope", "has no keyid"),
+    ];
+    for (needle, message) in expect {
+        let needle = needle.replace("}}", "}");
+        let (line, _) = position(&yaml, &needle);
+        assert!(
+            p.iter().any(|pr| pr.line == line && pr.message.contains(message)),
+            "expected `{message}` on line {line}; got:\n{}",
+            text.join("\n")
+        );
+    }
+    assert!(!text.join("\n").contains("k2"), "several secrets under one keyid are fine: {text:?}");
+}

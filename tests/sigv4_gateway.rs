@@ -147,7 +147,7 @@ async fn requests_signed_by_the_aws_sdk_signer_pass_and_altered_ones_do_not() {
     let upstream = Upstream::start().await;
     let gw = gateway(&yaml(upstream.addr)).await;
     let addr = gw.addr("ingress").unwrap();
-    let mut rng = Rng(0x5EED_0F_C0FFEE);
+    let mut rng = Rng(0x5EED_0FC0_FFEE);
     for i in 0..40 {
         let location = if i % 4 == 3 { SignatureLocation::QueryParams } else { SignatureLocation::Headers };
         let mut req = random_request(&mut rng, addr);
