@@ -20,6 +20,8 @@ use http::{HeaderValue, Method, StatusCode};
 const AK: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 const KONG_SECRET: &str = "kong-secret-0123456789abcdefghijklmnop";
+/// Rotation: `alice123` holds both secrets during the overlap.
+const KONG_NEXT: &str = "kong-next-0123456789abcdefghijklmnopqr";
 
 fn yaml(upstream: std::net::SocketAddr) -> String {
     format!(
@@ -29,9 +31,13 @@ fn yaml(upstream: std::net::SocketAddr) -> String {
 secrets:
   aws: {{ value: "{SECRET}" }}
   kong: {{ value: "{KONG_SECRET}" }}
+  kong-next: {{ value: "{KONG_NEXT}" }}
 consumers:
   - id: site-b
-    keys: [{{ keyid: {AK}, secret: aws }}, {{ keyid: alice123, secret: kong }}, {{ keyid: john-key, secret: kong }}]
+    keys:
+      - {{ keyid: {AK}, secret: aws }}
+      - {{ keyid: alice123, secrets: [kong, kong-next] }}
+      - {{ keyid: john-key, secret: kong }}
 routes:
   - name: aws
     listener: ingress
@@ -231,6 +237,10 @@ async fn what_the_gateway_signs_matches_the_aws_sdk_signer_and_verifies() {
 }
 
 fn kong_request(addr: std::net::SocketAddr, path: &str, body: &[u8], date: &str) -> Req {
+    kong_request_with(KONG_SECRET, addr, path, body, date)
+}
+
+fn kong_request_with(secret: &str, addr: std::net::SocketAddr, path: &str, body: &[u8], date: &str) -> Req {
     use hmac::{KeyInit as _, Mac as _};
     let mut req = Req::post(addr, path, body);
     let mut lines = vec![format!("date: {date}"), format!("POST {path} HTTP/1.1")];
@@ -242,7 +252,7 @@ fn kong_request(addr: std::net::SocketAddr, path: &str, body: &[u8], date: &str)
         headers.push_str(" digest");
         req.headers.insert("digest", digest.parse().unwrap());
     }
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(KONG_SECRET.as_bytes()).unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(lines.join("\n").as_bytes());
     let signature = B64.encode(mac.finalize().into_bytes());
     req.headers.insert("date", date.parse().unwrap());
@@ -268,6 +278,13 @@ async fn kong_and_apisix_clients_migrate_without_changes() {
     assert_eq!(seen.headers["x-credential-identifier"], "alice123");
     let again = send(addr, &req).await;
     assert_eq!(again.error_code(), "replayed_request");
+    // Either secret of the key verifies during a rotation; a third does not.
+    let next = kong_request_with(KONG_NEXT, addr, "/kong/orders", b"{\"n\": 2}", &http_date_now());
+    assert_eq!(send(addr, &next).await.status, StatusCode::OK);
+    let other = kong_request_with("some-other-secret-0123456789abcdefgh", addr, "/kong/orders", b"", &http_date_now());
+    let got = send(addr, &other).await;
+    assert_eq!((got.status, got.error_code().as_str()), (StatusCode::UNAUTHORIZED, "invalid_signature"));
+    assert!(!got.headers.contains_key("accept-signature"), "Accept-Signature is RFC 9421's, not Kong's");
     // A body the signature does not bind through Digest is refused.
     let mut unbound = kong_request(addr, "/kong/orders", b"", &http_date_now());
     unbound.body = bytes::Bytes::from_static(b"smuggled");

@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 pub use body::ProxyBody;
 pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
 
-use crate::config::{Action, PathPolicy};
+use crate::config::{Action, PathPolicy, VerifyScheme};
 use crate::error::Rejection;
 use crate::generation::Generation;
 use crate::metrics::{Metrics, RouteLabel, RouteReason, RouteStatus};
@@ -170,9 +170,12 @@ impl Proxy {
                 let labels = RouteReason { route: route_name.to_owned(), reason: rejection.code() };
                 self.shared.metrics.auth_failures.get_or_create(&labels).inc();
             }
+            // Accept-Signature is RFC 9421's way to say what to sign.
             let accept_signature = route.and_then(|r| match &r.action {
-                Action::Verify(policy) => Some(&policy.accept_signature),
-                Action::Sign(_) => None,
+                Action::Verify(policy) if matches!(policy.scheme, VerifyScheme::Rfc9421) => {
+                    Some(&policy.accept_signature)
+                }
+                _ => None,
             });
             rejection.into_response(&request_id, accept_signature)
         });
