@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -18,32 +17,17 @@ use serde_json::{Value, json};
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/rfc9421_peer.py");
 
 fn peer_available() -> bool {
-    let ok = Command::new("python3")
+    let installed = Command::new("python3")
         .args(["-c", "import http_message_signatures, requests"])
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("HMACGW_REQUIRE_PEERS").is_none(),
-            "python3 with http-message-signatures is required (pip install http-message-signatures==3.0.0)"
-        );
-        eprintln!("NOTICE: python peer not installed; skipping (pip install http-message-signatures==3.0.0)");
-    }
-    ok
+    peer_installed(installed, "pip install http-message-signatures==3.0.0")
 }
 
 fn peer(mode: &str, spec: &Value) -> (bool, String) {
-    let mut child = Command::new("python3")
-        .args([PEER, mode])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(spec.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    let mut command = Command::new("python3");
+    command.args([PEER, mode]);
+    run_peer(command, spec)
 }
 
 #[tokio::test]

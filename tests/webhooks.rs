@@ -7,8 +7,7 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -66,30 +65,14 @@ fn peers_available() -> bool {
     let node = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/peers/node_modules/@octokit/webhooks-methods")
         .exists();
-    if !(python && node) {
-        assert!(
-            std::env::var_os("HMACGW_REQUIRE_PEERS").is_none(),
-            "webhook peers are required: pip install standardwebhooks stripe slack_sdk; npm ci --prefix tests/peers"
-        );
-        eprintln!("NOTICE: webhook peer libraries not installed; skipping");
-    }
-    python && node
+    peer_installed(python && node, "pip install standardwebhooks stripe slack_sdk; npm ci --prefix tests/peers")
 }
 
-/// Runs a peer with `spec` on stdin: (success, stdout+stderr).
+/// Runs a peer script with `spec` on stdin.
 fn peer(program: &str, script: &str, spec: &Value) -> (bool, String) {
-    let mut child = Command::new(program)
-        .arg(script)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(spec.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text.trim().to_owned())
+    let mut command = Command::new(program);
+    command.arg(script).current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers"));
+    run_peer(command, spec)
 }
 
 /// The provider's library signs `body`: the headers it would send.

@@ -288,3 +288,25 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> (String, bool) {
     let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut out)).await.is_ok();
     (String::from_utf8_lossy(&out).into_owned(), closed)
 }
+
+/// Runs an interop peer (`command` with its arguments) with `spec` as JSON on
+/// stdin: (whether it exited 0, its stdout and stderr).
+pub fn run_peer(mut command: std::process::Command, spec: &serde_json::Value) -> (bool, String) {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(spec.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text.trim().to_owned())
+}
+
+/// Whether an interop peer is installed; without it the caller skips with a
+/// notice, except under HMACGW_REQUIRE_PEERS=1 (CI), where that fails.
+pub fn peer_installed(installed: bool, install_hint: &str) -> bool {
+    if !installed {
+        assert!(std::env::var_os("HMACGW_REQUIRE_PEERS").is_none(), "interop peer required: {install_hint}");
+        eprintln!("NOTICE: interop peer not installed; skipping ({install_hint})");
+    }
+    installed
+}
