@@ -360,6 +360,17 @@ async fn the_binary_reloads_on_sighup_and_on_a_configmap_swap() {
     assert_eq!(status_with_key(addr, 2).await, StatusCode::OK);
     wait_for_metric(admin, "hmacgw_config_generation 3").await;
 
+    // Only a referenced secret file changes (the config is fixed first): the
+    // watcher reloads and `site-b-2` now verifies with the new key material.
+    std::fs::write(dir.join("..v2").join("gateway.yaml"), config(upstream.addr, &[2], &["ingress"])).unwrap();
+    wait_for_metric(admin, "hmacgw_config_generation 4").await;
+    std::fs::write(dir.join("..v2").join("key-2.b64"), KEY_B64).unwrap();
+    wait_for_metric(admin, "hmacgw_config_generation 5").await;
+    let mut req = Req::get(addr, "/_functions/ping");
+    sign(&mut req, &SignOpts { keyid: "site-b-2".into(), key_b64: KEY_B64, ..SignOpts::default() });
+    assert_eq!(send(addr, &req).await.status, StatusCode::OK, "the rewritten secret file was not picked up");
+    assert_eq!(status_with_key(addr, 2).await, StatusCode::UNAUTHORIZED);
+
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "exit status {status}");
