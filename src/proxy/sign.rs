@@ -82,6 +82,8 @@ pub fn sign_request(
             sigv4::sign(&signer, &parts, request.body, now)
         }
         SignScheme::Webhook { provider, secrets } => {
+            // GitHub's legacy SHA-1 header would no longer match the body we sign.
+            headers.remove("x-hub-signature");
             let id = headers
                 .get("webhook-id")
                 .and_then(|v| v.to_str().ok())
