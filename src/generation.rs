@@ -4,8 +4,6 @@
 //! holds the generation it started with until it ends, so a swap never
 //! changes the rules under a request in flight.
 
-use std::time::Duration;
-
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio_rustls::TlsAcceptor;
@@ -58,15 +56,6 @@ impl Generation {
     /// Worker `worker`'s upstream pools.
     pub fn upstreams(&self, worker: usize) -> Option<&UpstreamClients> {
         self.upstreams.get(worker)
-    }
-
-    /// How long a new connection may stay silent before it is closed.
-    pub fn first_bytes_timeout(&self) -> Duration {
-        self.config.timeouts.header_read
-    }
-
-    pub fn tls_handshake_timeout(&self) -> Duration {
-        self.config.timeouts.tls_handshake
     }
 }
 

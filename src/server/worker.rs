@@ -61,7 +61,9 @@ impl Worker {
         };
         let tls = generation.tls_acceptor(index);
         let (h1, h2) = (generation.http1.clone(), generation.http2.clone());
-        let (handshake_timeout, sniff_timeout) = (generation.tls_handshake_timeout(), generation.first_bytes_timeout());
+        // A silent new connection gets as long as a slow request head would.
+        let timeouts = &generation.config.timeouts;
+        let (handshake_timeout, sniff_timeout) = (timeouts.tls_handshake, timeouts.header_read);
         drop(generation);
         let stream = match tokio::net::TcpStream::from_std(stream) {
             Ok(s) => s,

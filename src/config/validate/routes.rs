@@ -4,7 +4,7 @@ use http::{HeaderValue, Method};
 
 use super::schemes;
 use super::upstreams::{self, Upstreams};
-use super::{Ctx, Secrets, known, lookup_secret, prepared_mac};
+use super::{Ctx, Secrets, known, prepared_mac};
 use crate::config::raw::RawRouteTimeouts;
 use crate::config::raw::{RawRoute, RawSign, RawVerify, Spanned};
 use crate::config::{
@@ -221,13 +221,7 @@ fn build_sign(ctx: &mut Ctx<'_>, env: &Env<'_>, s: &RawSign) -> Option<SignPolic
         let (keyid, scheme) = schemes::sign_scheme(ctx, env.secrets, s)?;
         return Some(SignPolicy { keyid, scheme });
     }
-    let secret = match (&s.secret, &s.secrets) {
-        (Some(one), None) => lookup_secret(ctx, env.secrets, one),
-        _ => {
-            ctx.on(&s.scheme, "scheme `rfc9421` signs with one `secret:`");
-            None
-        }
-    };
+    let secret = schemes::single_secret(ctx, env.secrets, s);
     let keyid = s.keyid.as_ref().map(|k| k.value.clone()).unwrap_or_default();
     if keyid.is_empty() {
         ctx.on(s.keyid.as_ref().unwrap_or(&s.scheme), "keyid must not be empty");

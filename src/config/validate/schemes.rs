@@ -65,19 +65,37 @@ fn seconds(d: Option<&Spanned<DurationSpec>>, default: u64) -> u64 {
     d.map_or(default, |d| d.value.0.as_secs())
 }
 
-fn required_text<'a>(ctx: &mut Ctx<'_>, field: Option<&'a Spanned<String>>, v: &RawVerify, what: &str) -> &'a str {
+/// A required text field of scheme `scheme`; reported at the scheme when
+/// missing or empty.
+fn required_text(
+    ctx: &mut Ctx<'_>,
+    field: Option<&Spanned<String>>,
+    scheme: &Spanned<String>,
+    what: &str,
+) -> Option<String> {
     match field {
-        Some(f) if !f.value.is_empty() => &f.value,
+        Some(f) if !f.value.is_empty() => Some(f.value.clone()),
         _ => {
-            ctx.on(&v.scheme, format!("scheme `{}` needs `{what}`", v.scheme.value));
-            ""
+            ctx.on(scheme, format!("scheme `{}` needs `{what}`", scheme.value));
+            None
+        }
+    }
+}
+
+/// The one `secret:` a sign route of an RFC 9421 or SigV4 scheme uses.
+pub(super) fn single_secret<'s>(ctx: &mut Ctx<'_>, secrets: &'s Secrets, s: &RawSign) -> Option<&'s Secret> {
+    match (&s.secret, &s.secrets) {
+        (Some(one), None) => lookup_secret(ctx, secrets, one),
+        _ => {
+            ctx.on(&s.scheme, format!("scheme `{}` signs with one `secret:`", s.scheme.value));
+            None
         }
     }
 }
 
 fn build_sigv4(ctx: &mut Ctx<'_>, v: &RawVerify) -> Option<SigV4> {
-    let service = required_text(ctx, v.service.as_ref(), v, "service").to_owned();
-    let region = required_text(ctx, v.region.as_ref(), v, "region").to_owned();
+    let service = required_text(ctx, v.service.as_ref(), &v.scheme, "service").unwrap_or_default();
+    let region = required_text(ctx, v.region.as_ref(), &v.scheme, "region").unwrap_or_default();
     Some(SigV4 {
         path: PathRules::for_service(&service),
         service,
@@ -163,15 +181,6 @@ fn webhook_secrets(
 pub(super) fn sign_scheme(ctx: &mut Ctx<'_>, secrets: &Secrets, s: &RawSign) -> Option<(String, SignScheme)> {
     let name = s.scheme.value.as_str();
     let keyid = s.keyid.as_ref().map(|k| k.value.clone()).unwrap_or_default();
-    let single = |ctx: &mut Ctx<'_>| -> Option<Secret> {
-        match (&s.secret, &s.secrets) {
-            (Some(one), None) => lookup_secret(ctx, secrets, one).cloned(),
-            _ => {
-                ctx.on(&s.scheme, format!("scheme `{name}` signs with one `secret:`"));
-                None
-            }
-        }
-    };
     if let Some(provider) = Provider::parse(name) {
         if let Some(k) = &s.keyid {
             ctx.on(k, format!("scheme `{name}` has no keyid"));
@@ -189,15 +198,9 @@ pub(super) fn sign_scheme(ctx: &mut Ctx<'_>, secrets: &Secrets, s: &RawSign) -> 
     match name {
         "rfc9421" => None, // built by the caller, which owns labels and components
         "aws-sigv4" => {
-            let field = |f: &Option<Spanned<String>>, what: &str, ctx: &mut Ctx<'_>| match f {
-                Some(f) if !f.value.is_empty() => Some(f.value.clone()),
-                _ => {
-                    ctx.on(&s.scheme, format!("scheme `aws-sigv4` needs `{what}`"));
-                    None
-                }
-            };
-            let (service, region) = (field(&s.service, "service", ctx), field(&s.region, "region", ctx));
-            let secret = single(ctx)?;
+            let service = required_text(ctx, s.service.as_ref(), &s.scheme, "service");
+            let region = required_text(ctx, s.region.as_ref(), &s.scheme, "region");
+            let secret = single_secret(ctx, secrets, s)?.clone();
             Some((keyid, SignScheme::AwsSigV4 { region: region?, service: service?, secret }))
         }
         other => {
