@@ -198,9 +198,18 @@ fn action_label(action: &Action, config: &Config) -> String {
                 }
             };
             let window = match &p.scheme {
-                crate::config::VerifyScheme::Rfc9421 => format!("; max_age {}s", p.max_age.as_secs()),
-                _ => String::new(),
+                crate::config::VerifyScheme::Rfc9421(r) => Some(r.window),
+                crate::config::VerifyScheme::AwsSigV4(s) => Some(s.window),
+                crate::config::VerifyScheme::Compat(c) => Some(c.window),
+                crate::config::VerifyScheme::Webhook(w) if w.scheme.provider.has_timestamp() => Some(w.scheme.window),
+                crate::config::VerifyScheme::Webhook(w) => {
+                    let ttl = w.scheme.replay_ttl.as_secs();
+                    return format!("verify {} ({who}; replay {replay}, kept {ttl}s)", p.scheme.name());
+                }
             };
+            let window = window.map_or(String::new(), |w| {
+                format!("; max_age {}s, max_ahead {}s", w.max_age.as_secs(), w.max_ahead.as_secs())
+            });
             format!("verify {} ({who}{window}; replay {replay})", p.scheme.name())
         }
         Action::Sign(p) if p.keyid.is_empty() => format!("sign {}", p.scheme.name()),

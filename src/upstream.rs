@@ -37,13 +37,39 @@ impl UpstreamClients {
         upstream: &HttpUpstream,
         request: Request<Full<Bytes>>,
         response_timeout: Duration,
-    ) -> Result<Response<Incoming>, Rejection> {
-        let client = self.clients.get(upstream.id).ok_or(Rejection::Internal)?;
+    ) -> Result<Response<Incoming>, ForwardError> {
+        let client = self.clients.get(upstream.id).ok_or(ForwardError::unsent(Rejection::Internal))?;
         match tokio::time::timeout(response_timeout, client.request(request)).await {
-            Err(_) => Err(Rejection::UpstreamTimeout),
+            Err(_) => Err(ForwardError { rejection: Rejection::UpstreamTimeout, may_have_arrived: true }),
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(classify(&upstream.name, &e)),
+            // A connect error (refused, TLS handshake, connect timeout) means
+            // no byte of the request was written.
+            Ok(Err(e)) => {
+                Err(ForwardError { rejection: classify(&upstream.name, &e), may_have_arrived: !e.is_connect() })
+            }
         }
+    }
+}
+
+/// Why a request could not be forwarded, and whether the upstream may have
+/// seen it (which decides whether its replay claim may be given back).
+#[derive(Debug)]
+pub struct ForwardError {
+    pub rejection: Rejection,
+    /// False only when the request certainly never left the gateway.
+    pub may_have_arrived: bool,
+}
+
+impl ForwardError {
+    /// A failure before anything was sent.
+    pub fn unsent(rejection: Rejection) -> Self {
+        Self { rejection, may_have_arrived: false }
+    }
+}
+
+impl From<ForwardError> for Rejection {
+    fn from(e: ForwardError) -> Self {
+        e.rejection
     }
 }
 

@@ -151,7 +151,8 @@ routes:
     let verifier = SigV4 {
         service: "execute-api".into(),
         region: "eu-west-1".into(),
-        window: 900,
+        window: hmac_gateway::scheme::Window::symmetric(900),
+        presigned_reuse: false,
         allow_unsigned_payload: false,
         path: PathRules::for_service("execute-api"),
     };
@@ -163,7 +164,11 @@ routes:
     let stripe = headers["stripe-signature"].to_str().unwrap();
     assert_eq!(stripe.matches(",v1=").count(), 2, "{stripe}");
     let view = MessageView { headers: &headers, ..view };
-    let hook = Webhook { provider: Provider::Stripe, tolerance: 300, replay_ttl: 0 };
+    let hook = Webhook {
+        provider: Provider::Stripe,
+        window: hmac_gateway::scheme::Window::symmetric(300),
+        replay_ttl: std::time::Duration::ZERO,
+    };
     for secret in ["whsec_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "whsec_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"] {
         let secrets = [Secret::new(secret.as_bytes().to_vec())];
         assert!(authenticate(&hook, &view, body, now, |_| Some((&(), &secrets[..]))).is_ok());

@@ -86,7 +86,8 @@ impl Case {
         SigV4 {
             service: self.context["service"].as_str().unwrap().to_owned(),
             region: self.context["region"].as_str().unwrap().to_owned(),
-            window: 900,
+            window: hmac_gateway::scheme::Window::symmetric(900),
+            presigned_reuse: false,
             allow_unsigned_payload: false,
             path: PathRules { normalize: self.context["normalize"].as_bool().unwrap(), double_encode: true },
         }
@@ -248,7 +249,8 @@ fn double_encoded_paths() {
     let verifier = SigV4 {
         service: "service".into(),
         region: "us-east-1".into(),
-        window: 900,
+        window: hmac_gateway::scheme::Window::symmetric(900),
+        presigned_reuse: false,
         allow_unsigned_payload: false,
         path: rules,
     };

@@ -18,8 +18,11 @@ use http::{HeaderValue, Method};
 use rustls::pki_types::CertificateDer;
 
 use crate::scheme::rfc9421::HmacSha256;
-pub use policy::{Action, SignPolicy, SignScheme, VerifyPolicy, VerifyScheme, WebhookEndpoint};
+pub use policy::{
+    Action, ReplayRelease, Rfc9421Rules, SignPolicy, SignScheme, VerifyPolicy, VerifyScheme, WebhookEndpoint,
+};
 pub use secret::{Secret, SecretSource};
+pub use validate::defaults;
 
 /// Default request body limit when neither `limits` nor the route sets one.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;

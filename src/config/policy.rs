@@ -1,11 +1,10 @@
 //! What a route does with a request: verify it or sign it, in one scheme.
 
-use std::fmt;
-use std::time::Duration;
-
 use http::HeaderValue;
+use std::fmt;
 
 use super::Secret;
+use crate::scheme::Window;
 use crate::scheme::compat::Compat;
 use crate::scheme::rfc9421::{Component, HmacSha256};
 use crate::scheme::sigv4::SigV4;
@@ -23,19 +22,37 @@ pub struct VerifyPolicy {
     /// Indices into `Config::consumers` (schemes with key ids).
     pub consumers: Vec<usize>,
     pub replay: bool,
-    /// RFC 9421: oldest acceptable `created`.
-    pub max_age: Duration,
-    /// RFC 9421: how far in the future `created` may be.
-    pub clock_skew: Duration,
-    /// RFC 9421: components every signature must cover.
+    /// When a replay claim is given back because forwarding failed.
+    pub replay_release: ReplayRelease,
+}
+
+/// Which forwarding failures give a request's replay claim back, so that
+/// the same signed request may be presented again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayRelease {
+    /// Only when the request never left the gateway (connection refused,
+    /// TLS handshake failed, connect timeout): the upstream cannot have
+    /// acted on it.
+    Unsent,
+    /// Also after a reset or a response timeout, when the upstream may have
+    /// acted on it: for upstreams that deduplicate by delivery id.
+    AnyFailure,
+}
+
+/// The RFC 9421 rules of a verify route.
+#[derive(Debug)]
+pub struct Rfc9421Rules {
+    /// How old `created` may be, and how far ahead.
+    pub window: Window,
+    /// Components every signature must cover.
     pub required: Vec<Component>,
-    /// RFC 9421: sent with every 401 so a client can tell what to sign.
+    /// Sent with every 401 so a client can tell what to sign.
     pub accept_signature: HeaderValue,
 }
 
 #[derive(Debug)]
 pub enum VerifyScheme {
-    Rfc9421,
+    Rfc9421(Rfc9421Rules),
     AwsSigV4(SigV4),
     /// Kong or APISIX `hmac-auth`.
     Compat(Compat),
@@ -46,7 +63,7 @@ impl VerifyScheme {
     /// The name used in the config.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Rfc9421 => "rfc9421",
+            Self::Rfc9421(_) => "rfc9421",
             Self::AwsSigV4(_) => "aws-sigv4",
             Self::Compat(c) if c.dialect == crate::scheme::compat::Dialect::Kong => "kong",
             Self::Compat(_) => "apisix",

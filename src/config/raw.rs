@@ -8,6 +8,12 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 pub use serde_saphyr::Spanned;
 
+mod auth;
+pub use auth::{
+    RawSign, RawVerify, ReplayFields, SchemeName, SignFields, SignRfc9421, SignSigV4, SignWebhook, VerifyCompat,
+    VerifyFields, VerifyRfc9421, VerifySigV4, VerifyTimedWebhook, VerifyUntimedWebhook,
+};
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -113,45 +119,6 @@ pub struct RawMatch {
     pub host: Option<Spanned<String>>,
     pub path_prefix: Option<Spanned<String>>,
     pub methods: Option<Vec<Spanned<String>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawVerify {
-    pub scheme: Spanned<String>,
-    #[serde(default)]
-    pub consumers: Vec<Spanned<String>>,
-    pub max_age: Option<Spanned<DurationSpec>>,
-    pub clock_skew: Option<Spanned<DurationSpec>>,
-    pub replay: Option<bool>,
-    pub components: Option<Vec<Spanned<String>>>,
-    /// aws-sigv4
-    pub service: Option<Spanned<String>>,
-    pub region: Option<Spanned<String>>,
-    pub allow_unsigned_payload: Option<Spanned<bool>>,
-    /// kong, apisix
-    pub algorithms: Option<Vec<Spanned<String>>>,
-    pub enforce_headers: Option<Vec<Spanned<String>>>,
-    /// Webhook schemes: the endpoint's secrets and the identity sent upstream.
-    pub secrets: Option<Vec<Spanned<String>>>,
-    pub consumer: Option<Spanned<String>>,
-    pub tolerance: Option<Spanned<DurationSpec>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSign {
-    pub scheme: Spanned<String>,
-    /// RFC 9421 keyid, or the AWS access key id.
-    pub keyid: Option<Spanned<String>>,
-    pub secret: Option<Spanned<String>>,
-    /// Webhook schemes that carry several signatures sign with each.
-    pub secrets: Option<Vec<Spanned<String>>>,
-    pub service: Option<Spanned<String>>,
-    pub region: Option<Spanned<String>>,
-    pub label: Option<Spanned<String>>,
-    /// Extra header fields to cover beyond the fixed set.
-    pub components: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

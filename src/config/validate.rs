@@ -22,7 +22,10 @@ use std::time::Duration;
 
 mod routes;
 mod schemes;
+mod sign;
 mod upstreams;
+
+pub use schemes::defaults;
 
 /// Collects problems while the conversion goes on.
 pub(super) struct Ctx<'a> {
@@ -46,6 +49,11 @@ impl Ctx<'_> {
 
     fn on<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
         self.at(spanned.referenced, message);
+    }
+
+    /// Something that works but deserves attention; `check` and start-up print it.
+    fn warn(&mut self, message: String) {
+        self.warnings.push(message);
     }
 
     /// Notes that the config depends on `relative` (resolved against the
@@ -173,20 +181,55 @@ fn build_listener_tls(ctx: &mut Ctx<'_>, raw: &RawListenerTls) -> Option<Listene
 type Secrets = Vec<(String, (SecretSource, Secret))>;
 
 fn build_secrets(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Secrets {
+    let provider_only = provider_only_secrets(raw);
     let mut out: Secrets = Vec::new();
     for (name, s) in &raw.secrets.0 {
         if out.iter().any(|(n, _)| *n == name.value) {
             ctx.on(name, format!("duplicate secret name `{}`", name.value));
             continue;
         }
-        // A Redis URL kept as a secret is not an HMAC key: no minimum length.
+        // A Redis URL kept as a secret is not an HMAC key, and a provider's
+        // webhook secret has the provider's format (its length is warned
+        // about once decoded): no minimum for those.
         let not_a_key = raw.replay.as_ref().and_then(|r| r.url_secret.as_ref()).is_some_and(|u| u.value == name.value);
-        let min_bytes = if not_a_key { 1 } else { secret::MIN_KEY_BYTES };
+        let min_bytes =
+            if not_a_key || provider_only.contains(name.value.as_str()) { 1 } else { secret::MIN_KEY_BYTES };
         if let Some(resolved) = build_secret(ctx, name, s, min_bytes) {
             out.push((name.value.clone(), resolved));
         }
     }
     out
+}
+
+/// Secrets used only by webhook providers' schemes, never as a consumer key
+/// or an RFC 9421 / SigV4 signing key.
+fn provider_only_secrets(raw: &RawConfig) -> std::collections::HashSet<&str> {
+    use super::raw::{SignFields, VerifyFields};
+    let mut provider = std::collections::HashSet::new();
+    let mut keyed: std::collections::HashSet<&str> = raw
+        .consumers
+        .iter()
+        .flat_map(|c| &c.keys)
+        .flat_map(|k| k.secret.iter().chain(k.secrets.iter().flatten()))
+        .map(|s| s.value.as_str())
+        .collect();
+    for route in &raw.routes {
+        match route.verify.as_ref().map(|v| &v.fields) {
+            Some(VerifyFields::TimedWebhook(_, f)) => provider.extend(f.secrets.iter().map(|s| s.value.as_str())),
+            Some(VerifyFields::UntimedWebhook(_, f)) => provider.extend(f.secrets.iter().map(|s| s.value.as_str())),
+            _ => {}
+        }
+        match route.sign.as_ref().map(|s| &s.fields) {
+            Some(SignFields::Webhook(_, f)) => {
+                provider.extend(f.secret.iter().chain(f.secrets.iter().flatten()).map(|s| s.value.as_str()));
+            }
+            Some(SignFields::Rfc9421(f)) => keyed.extend(f.secret.iter().map(|s| s.value.as_str())),
+            Some(SignFields::AwsSigV4(f)) => keyed.extend(f.secret.iter().map(|s| s.value.as_str())),
+            _ => {}
+        }
+    }
+    provider.retain(|name| !keyed.contains(name));
+    provider
 }
 
 fn build_secret(

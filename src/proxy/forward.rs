@@ -13,6 +13,7 @@ use crate::config::{HttpUpstream, Route, Upstream};
 use crate::error::Rejection;
 use crate::generation::Generation;
 use crate::metrics::{RouteLabel, UpstreamKind};
+use crate::upstream::ForwardError;
 
 /// Per-request context shared by the verify and sign flows.
 pub(super) struct Ctx<'a> {
@@ -49,7 +50,12 @@ impl Ctx<'_> {
 
     /// Forwards with `path` (already rewritten) and `parts.headers` (already
     /// cleaned and completed by the caller).
-    pub async fn forward(&self, mut parts: Parts, path: &str, body: Bytes) -> Result<Response<ProxyBody>, Rejection> {
+    pub async fn forward(
+        &self,
+        mut parts: Parts,
+        path: &str,
+        body: Bytes,
+    ) -> Result<Response<ProxyBody>, ForwardError> {
         parts.headers.insert(headers::X_REQUEST_ID, self.request_id.clone());
         // The body is sent whole, so hyper writes the exact Content-Length.
         parts.headers.remove(header::CONTENT_LENGTH);
@@ -57,7 +63,7 @@ impl Ctx<'_> {
         match &self.route.upstream {
             Upstream::Echo => Ok(echo::respond(&parts.method, path, query, &parts.headers, &body)),
             Upstream::Http(up) => {
-                let uri = upstream_uri(up, path, query)?;
+                let uri = upstream_uri(up, path, query).map_err(ForwardError::unsent)?;
                 if !self.route.preserve_host {
                     parts.headers.insert(header::HOST, up.host_header.clone());
                 }
@@ -73,17 +79,19 @@ impl Ctx<'_> {
                 *request.headers_mut() = parts.headers;
                 let timeout = self.route.timeouts.upstream_response;
                 let started = std::time::Instant::now();
-                let clients = self.generation.upstreams(self.proxy.worker).ok_or(Rejection::Internal)?;
+                let clients =
+                    self.generation.upstreams(self.proxy.worker).ok_or(ForwardError::unsent(Rejection::Internal))?;
                 let sent = clients.send(up, request, timeout).await;
                 let metrics = self.proxy.shared.metrics();
                 let route = RouteLabel { route: self.route.name.clone() };
                 metrics.upstream_seconds.get_or_create(&route).observe(started.elapsed().as_secs_f64());
                 let mut response = sent.inspect_err(|e| {
-                    let labels = UpstreamKind { upstream: up.name.clone(), kind: e.code() };
+                    let labels = UpstreamKind { upstream: up.name.clone(), kind: e.rejection.code() };
                     metrics.upstream_errors.get_or_create(&labels).inc();
                 })?;
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                    let client = client_upgrade.ok_or(Rejection::UpstreamUnavailable)?;
+                    let client = client_upgrade
+                        .ok_or(ForwardError { rejection: Rejection::UpstreamUnavailable, may_have_arrived: true })?;
                     tokio::spawn(tunnel(client, hyper::upgrade::on(&mut response)));
                     let (head, _) = response.into_parts();
                     return Ok(Response::from_parts(head, ProxyBody::full(Bytes::new())));

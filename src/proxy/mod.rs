@@ -172,10 +172,11 @@ impl Proxy {
             }
             // Accept-Signature is RFC 9421's way to say what to sign.
             let accept_signature = route.and_then(|r| match &r.action {
-                Action::Verify(policy) if matches!(policy.scheme, VerifyScheme::Rfc9421) => {
-                    Some(&policy.accept_signature)
-                }
-                _ => None,
+                Action::Verify(policy) => match &policy.scheme {
+                    VerifyScheme::Rfc9421(rules) => Some(&rules.accept_signature),
+                    _ => None,
+                },
+                Action::Sign(_) => None,
             });
             rejection.into_response(&request_id, accept_signature)
         });

@@ -26,7 +26,7 @@ pub(super) async fn run(
     let request = Outbound { method: &parts.method, path: parts.uri.path(), query: parts.uri.query(), body: &body };
     let signed =
         sign_request(ctx.route, policy, ctx.authority, &request, &mut parts.headers, unix_now(), &fresh_nonce()?)?;
-    ctx.forward(parts, &signed.path, body).await
+    Ok(ctx.forward(parts, &signed.path, body).await?)
 }
 
 /// A request as the application sent it to the egress listener.
@@ -60,10 +60,14 @@ pub fn sign_request(
     now: i64,
     nonce: &str,
 ) -> Result<SignedTarget, Rejection> {
-    let (scheme, authority) = match &route.upstream {
+    // `url` is where the request goes; `authority` is the Host sent and
+    // signed: the client's with `preserve_host`, so the signature covers
+    // exactly what the upstream receives.
+    let (scheme, destination) = match &route.upstream {
         Upstream::Http(up) => (if up.https { "https" } else { "http" }, up.authority.as_str()),
         Upstream::Echo => ("http", inbound_authority),
     };
+    let authority = if route.preserve_host { inbound_authority } else { destination };
     let path = route::path_for(route, request.path);
     headers::strip_hop_by_hop(headers);
     headers.insert(header::HOST, HeaderValue::from_str(authority).map_err(|_| Rejection::Internal)?);
@@ -96,7 +100,7 @@ pub fn sign_request(
         headers.insert(name, HeaderValue::from_str(&value).map_err(|_| Rejection::Internal)?);
     }
     let query = request.query.map(|q| format!("?{q}")).unwrap_or_default();
-    Ok(SignedTarget { url: format!("{scheme}://{authority}{path}{query}"), path })
+    Ok(SignedTarget { url: format!("{scheme}://{destination}{path}{query}"), path })
 }
 
 /// Where the signed request goes, as RFC 9421 covers it.

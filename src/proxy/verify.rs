@@ -1,17 +1,21 @@
 //! Host role: verify the request in the route's scheme, then forward it with
 //! the caller's identity.
 
+use std::time::Duration;
+
+use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 use hyper::body::Incoming;
 
 use super::forward::Ctx;
 use super::{Identity, ProxyBody, body, headers, unix_now};
-use crate::config::{VerifyPolicy, VerifyScheme, WebhookEndpoint};
+use crate::config::{ReplayRelease, Rfc9421Rules, VerifyPolicy, VerifyScheme, WebhookEndpoint};
 use crate::error::Rejection;
 use crate::replay::Claim;
 use crate::scheme::rfc9421::{self, MessageView, Rules};
 use crate::scheme::{AuthError, Scheme, authenticate, digest};
+use crate::upstream::ForwardError;
 
 pub(super) async fn run(
     ctx: &Ctx<'_>,
@@ -20,12 +24,40 @@ pub(super) async fn run(
     incoming: Incoming,
 ) -> Result<Response<ProxyBody>, Rejection> {
     ctx.check_declared_length(&parts.headers)?;
-    match &policy.scheme {
-        VerifyScheme::Rfc9421 => run_rfc9421(ctx, policy, parts, incoming).await,
-        VerifyScheme::AwsSigV4(scheme) => run_keyed(ctx, policy, scheme, parts, incoming).await,
-        VerifyScheme::Compat(scheme) => run_keyed(ctx, policy, scheme, parts, incoming).await,
-        VerifyScheme::Webhook(endpoint) => run_webhook(ctx, policy, endpoint, parts, incoming).await,
+    let accepted = match &policy.scheme {
+        VerifyScheme::Rfc9421(rules) => run_rfc9421(ctx, policy, rules, &parts, incoming).await?,
+        VerifyScheme::AwsSigV4(scheme) => run_keyed(ctx, policy, scheme, &parts, incoming).await?,
+        VerifyScheme::Compat(scheme) => run_keyed(ctx, policy, scheme, &parts, incoming).await?,
+        VerifyScheme::Webhook(endpoint) => run_webhook(ctx, endpoint, &parts, incoming).await?,
+    };
+    let claimed = match accepted.replay {
+        Some(key) if policy.replay => Some(claim(ctx, key).await?),
+        _ => None,
+    };
+    let forwarded = forward_verified(ctx, parts, accepted.body, accepted.identity).await;
+    if let (Err(failure), Some(key)) = (&forwarded, claimed) {
+        // A request that never reached the upstream was not acted on: its
+        // sender may present it again (webhook providers retry exactly this).
+        if !failure.may_have_arrived || policy.replay_release == ReplayRelease::AnyFailure {
+            release(ctx, &key).await;
+        }
     }
+    Ok(forwarded?)
+}
+
+/// What authentication hands on: the body (read and checked), who sent it,
+/// and what the replay store must see only once.
+struct Accepted {
+    body: Bytes,
+    identity: Identity,
+    replay: Option<ReplayKey>,
+}
+
+/// A replay claim: `id` under `keyid`, remembered for `ttl`.
+struct ReplayKey {
+    keyid: String,
+    id: String,
+    ttl: Duration,
 }
 
 fn view<'a>(ctx: &Ctx<'a>, parts: &'a Parts) -> MessageView<'a> {
@@ -44,9 +76,10 @@ fn view<'a>(ctx: &Ctx<'a>, parts: &'a Parts) -> MessageView<'a> {
 async fn run_rfc9421(
     ctx: &Ctx<'_>,
     policy: &VerifyPolicy,
-    parts: Parts,
+    rfc: &Rfc9421Rules,
+    parts: &Parts,
     incoming: Incoming,
-) -> Result<Response<ProxyBody>, Rejection> {
+) -> Result<Accepted, Rejection> {
     let input = joined(&parts.headers, &headers::SIGNATURE_INPUT);
     let signature = joined(&parts.headers, &headers::SIGNATURE);
     if input.is_empty() && signature.is_empty() {
@@ -55,14 +88,13 @@ async fn run_rfc9421(
     let candidates = rfc9421::parse_candidates(&input, &signature)?;
     let keys = &ctx.generation.config.keys;
     let rules = Rules {
-        required: &policy.required,
+        required: &rfc.required,
         require_digest: body::may_have_body(&incoming, &parts.headers),
         require_nonce: policy.replay,
-        max_age: policy.max_age.as_secs(),
-        clock_skew: policy.clock_skew.as_secs(),
+        window: rfc.window,
         now: unix_now(),
     };
-    let accepted = rfc9421::verify(&view(ctx, &parts), &candidates, &rules, |keyid| {
+    let accepted = rfc9421::verify(&view(ctx, parts), &candidates, &rules, |keyid| {
         keys.get(keyid).map(|k| (k, &k.macs[..], policy.consumers.contains(&k.consumer)))
     })?;
     if !policy.consumers.contains(&accepted.key.consumer) {
@@ -75,15 +107,14 @@ async fn run_rfc9421(
     } else if !body.is_empty() {
         return Err(AuthError::MissingComponent(vec!["content-digest".into()]).into());
     }
-    if policy.replay {
-        let nonce = accepted.nonce.as_deref().unwrap_or_default();
-        // Remember the nonce for as long as `created` stays inside max_age.
-        let remaining = accepted.created.saturating_add(rules.max_age as i64).saturating_sub(rules.now);
-        let ttl = u64::try_from(remaining).unwrap_or(0) + 1;
-        claim(ctx, &accepted.keyid, nonce, ttl).await?;
-    }
+    // The nonce is remembered for as long as `created` stays inside the window.
+    let replay = ReplayKey {
+        keyid: accepted.keyid.clone().into_owned(),
+        id: accepted.nonce.as_deref().unwrap_or_default().to_owned(),
+        ttl: Duration::from_secs(rfc.window.replay_ttl(accepted.created, rules.now)),
+    };
     let identity = Identity { consumer: accepted.key.consumer_id.clone(), keyid: accepted.key.keyid.clone() };
-    forward_verified(ctx, parts, body, identity).await
+    Ok(Accepted { body, identity, replay: Some(replay) })
 }
 
 /// Schemes whose key ids name consumer keys (AWS SigV4, Kong, APISIX): the
@@ -92,59 +123,65 @@ async fn run_keyed<S: Scheme>(
     ctx: &Ctx<'_>,
     policy: &VerifyPolicy,
     scheme: &S,
-    parts: Parts,
+    parts: &Parts,
     incoming: Incoming,
-) -> Result<Response<ProxyBody>, Rejection> {
+) -> Result<Accepted, Rejection> {
     let body = ctx.read_body(incoming).await?;
     let keys = &ctx.generation.config.keys;
-    let verified = authenticate(scheme, &view(ctx, &parts), &body, unix_now(), |keyid| {
+    let verified = authenticate(scheme, &view(ctx, parts), &body, unix_now(), |keyid| {
         keyid.and_then(|k| keys.get(k)).map(|k| (k, &k.secrets[..]))
     })?;
     if !policy.consumers.contains(&verified.key.consumer) {
         return Err(Rejection::ConsumerNotAllowed);
     }
-    if let (true, Some((id, ttl))) = (policy.replay, &verified.replay) {
-        claim(ctx, verified.key.keyid.to_str().unwrap_or_default(), id, *ttl).await?;
-    }
+    let keyid = verified.key.keyid.to_str().unwrap_or_default();
+    let replay =
+        verified.replay.map(|(id, ttl)| ReplayKey { keyid: keyid.to_owned(), id, ttl: Duration::from_secs(ttl) });
     let identity = Identity { consumer: verified.key.consumer_id.clone(), keyid: verified.key.keyid.clone() };
-    forward_verified(ctx, parts, body, identity).await
+    Ok(Accepted { body, identity, replay })
 }
 
 /// Webhook schemes: the route's own secrets; the identity is the endpoint's.
 async fn run_webhook(
     ctx: &Ctx<'_>,
-    policy: &VerifyPolicy,
     endpoint: &WebhookEndpoint,
-    parts: Parts,
+    parts: &Parts,
     incoming: Incoming,
-) -> Result<Response<ProxyBody>, Rejection> {
+) -> Result<Accepted, Rejection> {
     let body = ctx.read_body(incoming).await?;
     let verified =
-        authenticate(&endpoint.scheme, &view(ctx, &parts), &body, unix_now(), |_| Some((&(), &endpoint.secrets[..])))?;
+        authenticate(&endpoint.scheme, &view(ctx, parts), &body, unix_now(), |_| Some((&(), &endpoint.secrets[..])))?;
     let provider = endpoint.scheme.provider.name();
-    if let (true, Some((id, ttl))) = (policy.replay, &verified.replay) {
-        claim(ctx, provider, id, *ttl).await?;
-    }
+    let replay =
+        verified.replay.map(|(id, ttl)| ReplayKey { keyid: provider.to_owned(), id, ttl: Duration::from_secs(ttl) });
     let identity = Identity { consumer: endpoint.consumer_id.clone(), keyid: HeaderValue::from_static(provider) };
-    forward_verified(ctx, parts, body, identity).await
+    Ok(Accepted { body, identity, replay })
 }
 
-/// Remembers `id` under `keyid` for `ttl_secs`; a second use is a replay.
-async fn claim(ctx: &Ctx<'_>, keyid: &str, id: &str, ttl_secs: u64) -> Result<(), Rejection> {
-    let ttl = std::time::Duration::from_secs(ttl_secs);
-    if ctx.proxy.shared.replay.claim(keyid, id, ttl).await? == Claim::Replayed {
+/// Claims `key` in the replay store; a second use is a replay. The claim is
+/// held while the request is forwarded, so a copy arriving meanwhile is refused.
+async fn claim(ctx: &Ctx<'_>, key: ReplayKey) -> Result<ReplayKey, Rejection> {
+    if ctx.proxy.shared.replay.claim(&key.keyid, &key.id, key.ttl).await? == Claim::Replayed {
         return Err(AuthError::Replayed.into());
     }
-    Ok(())
+    Ok(key)
+}
+
+/// Gives a claim back. A store that cannot be reached keeps it (until its
+/// TTL): refusing a legitimate retry is safer than letting a replay in.
+async fn release(ctx: &Ctx<'_>, key: &ReplayKey) {
+    if let Err(e) = ctx.proxy.shared.replay.release(&key.keyid, &key.id).await {
+        tracing::warn!(error = %e, "could not release a replay claim after a failed forward");
+    }
 }
 
 /// Rewrites the path, replaces identity and forwarding headers, forwards.
 async fn forward_verified(
     ctx: &Ctx<'_>,
     mut parts: Parts,
-    body: bytes::Bytes,
+    body: Bytes,
     identity: Identity,
-) -> Result<Response<ProxyBody>, Rejection> {
+) -> Result<Response<ProxyBody>, ForwardError> {
     let path = ctx.upstream_path(parts.uri.path());
     let h = &mut parts.headers;
     headers::strip_hop_by_hop(h);

@@ -54,6 +54,13 @@ impl MemoryStore {
         Ok(Claim::Fresh)
     }
 
+    /// Forgets (keyid, nonce); its queue entry is dropped when it expires.
+    pub fn release(&self, keyid: &str, nonce: &str) {
+        let fp = fingerprint(keyid, nonce);
+        let mut shard = self.shards[usize::from(fp[0]) % SHARDS].lock().unwrap_or_else(|p| p.into_inner());
+        shard.expiry.remove(&fp);
+    }
+
     pub fn live_entries(&self) -> usize {
         self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).expiry.len()).sum()
     }
@@ -128,6 +135,19 @@ mod tests {
         assert!(matches!(full, Some(ReplayError::Full(_))));
         // Everything admitted so far is still remembered.
         assert_eq!(store.claim("k", "n0", TTL), Ok(Claim::Replayed));
+    }
+
+    #[test]
+    fn a_released_claim_can_be_made_again() {
+        let store = MemoryStore::new(100);
+        assert_eq!(store.claim("k", "n", TTL), Ok(Claim::Fresh));
+        store.release("k", "n");
+        assert_eq!(store.live_entries(), 0);
+        assert_eq!(store.claim("k", "n", TTL), Ok(Claim::Fresh));
+        assert_eq!(store.claim("k", "n", TTL), Ok(Claim::Replayed));
+        // Releasing what was never claimed changes nothing else.
+        store.release("k", "other");
+        assert_eq!(store.claim("k", "n", TTL), Ok(Claim::Replayed));
     }
 
     #[test]

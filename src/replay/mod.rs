@@ -77,6 +77,21 @@ impl ReplayStore {
         }
     }
 
+    /// Forgets a claim made by `claim`, so the same (keyid, nonce) may be
+    /// presented again: for a request that was refused after its claim
+    /// without reaching the upstream. Safe without a token: while a claim
+    /// is held every copy is refused, and once its TTL has passed the
+    /// signature is outside its window anyway.
+    pub async fn release(&self, keyid: &str, nonce: &str) -> Result<(), ReplayError> {
+        match self {
+            Self::Memory(store) => {
+                store.release(keyid, nonce);
+                Ok(())
+            }
+            Self::Redis(store) => store.release(keyid, nonce).await,
+        }
+    }
+
     /// Live entries held in process (a shared store reports none).
     pub fn local_entries(&self) -> usize {
         match self {

@@ -46,8 +46,23 @@ impl RedisStore {
         Ok(Self { manager, prefix: prefix.to_owned(), on_error, timeout })
     }
 
+    fn key(&self, keyid: &str, nonce: &str) -> String {
+        format!("{}{}", self.prefix, hex::encode(fingerprint(keyid, nonce)))
+    }
+
+    /// `DEL`s the claim. Failing is reported, never turned into an accept.
+    pub async fn release(&self, keyid: &str, nonce: &str) -> Result<(), ReplayError> {
+        let mut conn = self.manager.clone();
+        let del = redis::cmd("DEL").arg(self.key(keyid, nonce)).to_owned();
+        match tokio::time::timeout(self.timeout, del.query_async::<i64>(&mut conn)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ReplayError::Unavailable(e.to_string())),
+            Err(_) => Err(ReplayError::Unavailable(format!("no answer within {:?}", self.timeout))),
+        }
+    }
+
     pub async fn claim(&self, keyid: &str, nonce: &str, ttl: Duration) -> Result<Claim, ReplayError> {
-        let key = format!("{}{}", self.prefix, hex::encode(fingerprint(keyid, nonce)));
+        let key = self.key(keyid, nonce);
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut conn = self.manager.clone();
         let set = redis::cmd("SET").arg(&key).arg(1).arg("NX").arg("PX").arg(millis).to_owned();

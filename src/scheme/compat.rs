@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use http::HeaderMap;
 use sha2::{Digest as _, Sha256};
 
-use super::{AuthError, MessageView, Scheme, macs_equal};
+use super::{AuthError, MessageView, Scheme, Window, macs_equal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -58,8 +58,8 @@ impl Algorithm {
 #[derive(Debug, Clone)]
 pub struct Compat {
     pub dialect: Dialect,
-    /// How far the `Date`/`X-Date` may be from now, either way (seconds).
-    pub clock_skew: u64,
+    /// How old, or how far ahead, each signed `Date`/`X-Date` may be.
+    pub window: Window,
     pub algorithms: Vec<Algorithm>,
     /// Headers the signature must cover beyond the target and the date.
     pub enforce_headers: Vec<String>,
@@ -71,7 +71,9 @@ pub struct Credentials {
     algorithm: Algorithm,
     signature: Vec<u8>,
     signing_string: Vec<u8>,
-    skew: u64,
+    /// The latest signed date, for how long the replay key is kept.
+    signed_at: i64,
+    now: i64,
 }
 
 impl Scheme for Compat {
@@ -92,11 +94,14 @@ impl Scheme for Compat {
         let signature = B64.decode(get("signature").unwrap_or_default()).map_err(|_| malformed("signature"))?;
         let headers: Vec<String> = get("headers").unwrap_or_default().split(' ').map(str::to_ascii_lowercase).collect();
         let covers = |items: &[&str]| items.iter().any(|i| headers.iter().any(|h| h == i));
+        // Only a date the signature covers says when it was made: an unsigned
+        // one could be refreshed by anyone replaying the request.
+        let signed_dates: Vec<&str> = date_items.iter().copied().filter(|d| covers(&[d])).collect();
         let mut missing: Vec<String> = Vec::new();
         if !covers(target_items) {
             missing.push(target_items[0].to_owned());
         }
-        if !covers(date_items) {
+        if signed_dates.is_empty() {
             missing.push("date".to_owned());
         }
         if !body.is_empty() && !covers(&["digest"]) {
@@ -106,10 +111,13 @@ impl Scheme for Compat {
         if !missing.is_empty() {
             return Err(AuthError::MissingComponent(missing));
         }
-        check_date(request.headers, date_items, now, self.clock_skew)?;
+        let mut signed_at = i64::MIN;
+        for name in signed_dates {
+            signed_at = signed_at.max(check_date(request.headers, name, now, &self.window)?);
+        }
         check_digest(request.headers, body)?;
         let signing_string = self.signing_string(request, keyid, &headers)?;
-        Ok(Credentials { keyid: keyid.to_owned(), algorithm, signature, signing_string, skew: self.clock_skew })
+        Ok(Credentials { keyid: keyid.to_owned(), algorithm, signature, signing_string, signed_at, now })
     }
 
     fn keyid<'c>(&self, credentials: &'c Credentials) -> Option<&'c str> {
@@ -123,7 +131,8 @@ impl Scheme for Compat {
     fn replay_id(&self, credentials: &Credentials) -> Option<(String, u64)> {
         // Neither dialect has a nonce: each signature may be used once.
         let dialect = if self.dialect == Dialect::Kong { "kong" } else { "apisix" };
-        Some((format!("{dialect}:{}", hex::encode(&credentials.signature)), 2 * credentials.skew + 1))
+        let ttl = self.window.replay_ttl(credentials.signed_at, credentials.now);
+        Some((format!("{dialect}:{}", hex::encode(&credentials.signature)), ttl))
     }
 }
 
@@ -198,17 +207,18 @@ fn joined(headers: &HeaderMap, name: &str) -> Result<String, AuthError> {
     Ok(values.join(", "))
 }
 
-/// The first of `names` present must be an HTTP date within `skew` of now.
-fn check_date(headers: &HeaderMap, names: &[&str], now: i64, skew: u64) -> Result<(), AuthError> {
-    let text = names.iter().find_map(|n| headers.get(*n)).and_then(|v| v.to_str().ok());
-    let text = text.ok_or_else(|| AuthError::Malformed("a valid Date (or X-Date) header is required".into()))?;
-    let when = httpdate::parse_http_date(text).map_err(|_| malformed("Date (an HTTP date in GMT)"))?;
+/// The signed date header `name` must be one HTTP date inside the window;
+/// returns it as unix seconds.
+fn check_date(headers: &HeaderMap, name: &str, now: i64, window: &Window) -> Result<i64, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(AuthError::Malformed(format!("the signed `{name}` header must be present once")));
+    };
+    let text = value.to_str().map_err(|_| malformed(name))?;
+    let when = httpdate::parse_http_date(text).map_err(|_| malformed(&format!("{name} (an HTTP date in GMT)")))?;
     let when = when.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    let skew = i64::try_from(skew).unwrap_or(i64::MAX);
-    if (now - when).abs() > skew {
-        return Err(AuthError::Expired(format!("the Date is {}s from now (clock_skew {skew}s)", now - when)));
-    }
-    Ok(())
+    window.check(&format!("the signed {name}"), when, now)?;
+    Ok(when)
 }
 
 /// A body needs `Digest: SHA-256=<base64>` matching it; a Digest sent with

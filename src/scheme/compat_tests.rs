@@ -17,7 +17,7 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 
 fn kong() -> Compat {
     let algorithms = vec![Algorithm::Sha256, Algorithm::Sha384, Algorithm::Sha512];
-    Compat { dialect: Dialect::Kong, clock_skew: 300, algorithms, enforce_headers: Vec::new() }
+    Compat { dialect: Dialect::Kong, window: Window::symmetric(300), algorithms, enforce_headers: Vec::new() }
 }
 
 fn apisix() -> Compat {
@@ -180,7 +180,108 @@ fn replay_ids_are_the_signature() {
         algorithm: Algorithm::Sha256,
         signature: vec![1, 2],
         signing_string: Vec::new(),
-        skew: 300,
+        signed_at: 1000,
+        now: 1100,
     };
-    assert_eq!(kong().replay_id(&creds), Some(("kong:0102".into(), 601)));
+    // Kept until the signed date leaves the window: 1000 + 300 - 1100, plus 1.
+    assert_eq!(kong().replay_id(&creds), Some(("kong:0102".into(), 201)));
+}
+
+/// A request signed in `dialect` over the target and `covered` (space
+/// separated header names), carrying `sent` headers.
+fn signed_with_dates(scheme: &Compat, covered: &str, sent: &[(&str, &str)]) -> HeaderMap {
+    let mut h = headers(sent);
+    let mut lines: Vec<String> = Vec::new();
+    let (target, keyid) = match scheme.dialect {
+        Dialect::Kong => ("request-line", "alice123"),
+        Dialect::Apisix => ("@request-target", "john-key"),
+    };
+    if scheme.dialect == Dialect::Apisix {
+        lines.push(keyid.into());
+    }
+    let listed = format!("{target} {covered}");
+    for name in listed.split(' ') {
+        lines.push(match name {
+            "request-line" => "GET /p HTTP/1.1".into(),
+            "@request-target" => "GET /p".into(),
+            name => format!("{name}: {}", h[name].to_str().unwrap()),
+        });
+    }
+    let mut text = lines.join("\n");
+    if scheme.dialect == Dialect::Apisix {
+        text.push('\n');
+    }
+    let sig = B64.encode(Algorithm::Sha256.mac(b"secret", text.as_bytes()));
+    let value = match scheme.dialect {
+        Dialect::Kong => format!(
+            r#"hmac username="{keyid}", algorithm="hmac-sha256", headers="{target} {covered}", signature="{sig}""#
+        ),
+        Dialect::Apisix => format!(
+            r#"Signature keyId="{keyid}",algorithm="hmac-sha256",headers="{target} {covered}",signature="{sig}""#
+        ),
+    };
+    h.insert("authorization", HeaderValue::from_str(&value).unwrap());
+    h
+}
+
+fn date_check(scheme: &Compat, h: &HeaderMap, now: i64) -> Result<String, AuthError> {
+    check(scheme, "GET", "/p", h, b"", now, b"secret")
+}
+
+const NOW: i64 = KONG_DATE;
+const FRESH: &str = "Thu, 22 Jun 2017 17:15:21 GMT";
+/// One hour before `FRESH`.
+const STALE: &str = "Thu, 22 Jun 2017 16:15:21 GMT";
+
+fn expired(r: Result<String, AuthError>) -> bool {
+    matches!(r, Err(AuthError::Expired(_)))
+}
+
+#[test]
+fn kong_window_reads_the_signed_date_not_an_unsigned_one() {
+    let k = kong();
+    // The attack: a stale signed X-Date with a fresh unsigned Date.
+    let attack = signed_with_dates(&k, "x-date", &[("x-date", STALE), ("date", FRESH)]);
+    assert!(expired(date_check(&k, &attack, NOW)));
+    // Each combination of signed dates.
+    let x_date_only = signed_with_dates(&k, "x-date", &[("x-date", FRESH), ("date", STALE)]);
+    assert_eq!(date_check(&k, &x_date_only, NOW), Ok("alice123".into()));
+    let date_only = signed_with_dates(&k, "date", &[("date", FRESH), ("x-date", STALE)]);
+    assert_eq!(date_check(&k, &date_only, NOW), Ok("alice123".into()));
+    let stale_date_only = signed_with_dates(&k, "date", &[("date", STALE), ("x-date", FRESH)]);
+    assert!(expired(date_check(&k, &stale_date_only, NOW)));
+    // Both signed: both must be inside the window.
+    let both = signed_with_dates(&k, "date x-date", &[("date", FRESH), ("x-date", FRESH)]);
+    assert_eq!(date_check(&k, &both, NOW), Ok("alice123".into()));
+    let one_stale = signed_with_dates(&k, "date x-date", &[("date", FRESH), ("x-date", STALE)]);
+    assert!(expired(date_check(&k, &one_stale, NOW)));
+    let other_stale = signed_with_dates(&k, "x-date date", &[("date", STALE), ("x-date", FRESH)]);
+    assert!(expired(date_check(&k, &other_stale, NOW)));
+    // Neither signed: refused whatever dates are sent.
+    let neither = signed_with_dates(&k, "content-type", &[("content-type", "a/b"), ("date", FRESH), ("x-date", FRESH)]);
+    assert_eq!(date_check(&k, &neither, NOW), Err(AuthError::MissingComponent(vec!["date".into()])));
+}
+
+#[test]
+fn apisix_window_reads_the_signed_date_only() {
+    let a = apisix();
+    let date_only = signed_with_dates(&a, "date", &[("date", FRESH)]);
+    assert_eq!(date_check(&a, &date_only, NOW), Ok("john-key".into()));
+    let stale = signed_with_dates(&a, "date", &[("date", STALE), ("x-date", FRESH)]);
+    assert!(expired(date_check(&a, &stale, NOW)));
+    // APISIX dates requests with `Date` only: a signed X-Date alone is not enough.
+    let x_date_only = signed_with_dates(&a, "x-date", &[("x-date", FRESH), ("date", FRESH)]);
+    assert_eq!(date_check(&a, &x_date_only, NOW), Err(AuthError::MissingComponent(vec!["date".into()])));
+    let both = signed_with_dates(&a, "date x-date", &[("date", FRESH), ("x-date", STALE)]);
+    assert_eq!(date_check(&a, &both, NOW), Ok("john-key".into()), "x-date has no meaning to APISIX");
+    let neither = signed_with_dates(&a, "content-type", &[("content-type", "a/b"), ("date", FRESH)]);
+    assert_eq!(date_check(&a, &neither, NOW), Err(AuthError::MissingComponent(vec!["date".into()])));
+}
+
+#[test]
+fn a_signed_date_sent_twice_is_refused() {
+    let k = kong();
+    let mut h = signed_with_dates(&k, "date", &[("date", FRESH)]);
+    h.append("date", HeaderValue::from_static(STALE));
+    assert!(matches!(date_check(&k, &h, NOW), Err(AuthError::Malformed(_))));
 }

@@ -10,12 +10,14 @@ pub mod rfc9421;
 pub mod sf;
 pub mod sigv4;
 pub mod webhook;
+mod window;
 
 use std::fmt;
 
 use crate::config::Secret;
 
 pub use rfc9421::MessageView;
+pub use window::Window;
 
 /// One signature scheme other than the native RFC 9421 one, as pure
 /// functions: parse the credentials a request carries, rebuild the bytes the

@@ -3,13 +3,15 @@
 //! and a delivery id in front. The secrets belong to the endpoint (the
 //! route), not to a caller, so there is no key id.
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{KeyInit as _, Mac as _};
 use http::HeaderMap;
 use sha2::{Digest as _, Sha256};
 
-use super::{AuthError, MessageView, Scheme, macs_equal};
+use super::{AuthError, MessageView, Scheme, Window, macs_equal};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -61,11 +63,12 @@ impl Provider {
 #[derive(Debug, Clone, Copy)]
 pub struct Webhook {
     pub provider: Provider,
-    /// How far the signed timestamp may be from now, either way (seconds).
-    pub tolerance: u64,
+    /// How old, or how far ahead, the signed timestamp may be (Stripe,
+    /// Slack, Standard Webhooks).
+    pub window: Window,
     /// How long a delivery id is remembered when the provider signs no
     /// timestamp (GitHub, Shopify): their signatures never expire.
-    pub replay_ttl: u64,
+    pub replay_ttl: Duration,
 }
 
 /// What a delivery carries.
@@ -78,6 +81,8 @@ pub struct Delivery {
     signatures: Vec<Vec<u8>>,
     /// Stands for the delivery in the replay store when it has no id.
     fingerprint: String,
+    /// When it was checked, for how long its replay key is kept.
+    now: i64,
 }
 
 impl Scheme for Webhook {
@@ -114,9 +119,10 @@ impl Scheme for Webhook {
             }
         };
         if let Some(ts) = &delivery.timestamp {
-            check_window(ts, now, self.tolerance)?;
+            let signed_at: i64 = ts.parse().map_err(|_| malformed("timestamp"))?;
+            self.window.check("the signed timestamp", signed_at, now)?;
         }
-        Ok(delivery)
+        Ok(Delivery { now, ..delivery })
     }
 
     fn keyid<'c>(&self, _: &'c Delivery) -> Option<&'c str> {
@@ -133,7 +139,11 @@ impl Scheme for Webhook {
     }
 
     fn replay_id(&self, delivery: &Delivery) -> Option<(String, u64)> {
-        let ttl = if delivery.timestamp.is_some() { 2 * self.tolerance + 1 } else { self.replay_ttl };
+        let signed_at = delivery.timestamp.as_deref().and_then(|t| t.parse::<i64>().ok());
+        let ttl = match signed_at {
+            Some(at) => self.window.replay_ttl(at, delivery.now),
+            None => self.replay_ttl.as_secs().max(1),
+        };
         let id = delivery.id.as_ref().map_or_else(|| delivery.fingerprint.clone(), |id| format!("id:{id}"));
         Some((format!("{}:{id}", self.provider.name()), ttl))
     }
@@ -146,6 +156,7 @@ impl Delivery {
             id: id.map(str::to_owned),
             signatures,
             fingerprint: format!("sig:{}", hex::encode(Sha256::digest(header.as_bytes()))),
+            now: 0,
         }
     }
 }
@@ -211,21 +222,6 @@ pub fn sign(provider: Provider, secrets: &[&[u8]], body: &[u8], now: i64, id: &s
 pub fn standard_webhooks_key(secret: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(secret).ok()?;
     B64.decode(text.strip_prefix("whsec_").unwrap_or(text)).ok()
-}
-
-fn check_window(timestamp: &str, now: i64, tolerance: u64) -> Result<(), AuthError> {
-    let ts: i64 = timestamp.parse().map_err(|_| malformed("timestamp"))?;
-    let tolerance = i64::try_from(tolerance).unwrap_or(i64::MAX);
-    if ts > now.saturating_add(tolerance) {
-        return Err(AuthError::Expired(format!(
-            "the timestamp is {}s in the future (tolerance {tolerance}s)",
-            ts - now
-        )));
-    }
-    if now.saturating_sub(ts) > tolerance {
-        return Err(AuthError::Expired(format!("the timestamp is {}s old (tolerance {tolerance}s)", now - ts)));
-    }
-    Ok(())
 }
 
 fn text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

@@ -1,6 +1,8 @@
 //! Each provider's published example, plus sign/verify round trips,
 //! tampering, windows and rotation.
 
+use std::time::Duration;
+
 use http::{HeaderMap, HeaderValue};
 
 use super::*;
@@ -26,7 +28,7 @@ fn view(headers: &HeaderMap) -> MessageView<'_> {
 
 /// Runs the shared driver with `secrets` as the route's secrets.
 fn check(provider: Provider, headers: &HeaderMap, body: &[u8], now: i64, secrets: &[&[u8]]) -> Result<(), AuthError> {
-    let scheme = Webhook { provider, tolerance: 300, replay_ttl: 3600 };
+    let scheme = Webhook { provider, window: Window::symmetric(300), replay_ttl: Duration::from_secs(3600) };
     let secrets: Vec<Secret> = secrets.iter().map(|s| Secret::new(s.to_vec())).collect();
     authenticate(&scheme, &view(headers), body, now, |keyid| {
         assert!(keyid.is_none(), "webhooks have no key id");
@@ -120,12 +122,16 @@ fn stripe_accepts_any_v1_and_signs_with_every_secret() {
 
 #[test]
 fn replay_ids_prefer_the_delivery_id() {
-    let scheme = Webhook { provider: Provider::Github, tolerance: 300, replay_ttl: 3600 };
+    let scheme =
+        Webhook { provider: Provider::Github, window: Window::symmetric(300), replay_ttl: Duration::from_secs(3600) };
     let h = headers(&[("x-hub-signature-256", "sha256=00"), ("x-github-delivery", "72d3162e")]);
     let delivery = scheme.parse(&view(&h), b"", 0).unwrap();
     assert_eq!(scheme.replay_id(&delivery), Some(("github:id:72d3162e".to_owned(), 3600)));
     let slack = Webhook { provider: Provider::Slack, ..scheme };
     let h = headers(&[("x-slack-signature", "v0=00"), ("x-slack-request-timestamp", "100")]);
     let (id, ttl) = slack.replay_id(&slack.parse(&view(&h), b"", 100).unwrap()).unwrap();
-    assert!(id.starts_with("slack:sig:") && ttl == 601, "{id} {ttl}");
+    assert!(id.starts_with("slack:sig:") && ttl == 301, "{id} {ttl}");
+    // Checked later, it is kept only for the rest of its window.
+    let (_, ttl) = slack.replay_id(&slack.parse(&view(&h), b"", 350).unwrap()).unwrap();
+    assert_eq!(ttl, 51);
 }

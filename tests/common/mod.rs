@@ -51,7 +51,12 @@ impl Upstream {
 
     /// Answers each request after `delay` (to exercise timeouts).
     pub async fn start_with_delay(delay: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at("127.0.0.1:0", delay).await
+    }
+
+    /// On a given address: an upstream that comes back where it was.
+    pub async fn start_at(addr: &str, delay: Duration) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let record = seen.clone();

@@ -1,22 +1,12 @@
 //! Routes: match rules, the verify or sign policy, and the upstream.
 
-use http::{HeaderValue, Method};
+use http::Method;
 
-use super::schemes;
 use super::upstreams::{self, Upstreams};
-use super::{Ctx, Secrets, known, prepared_mac};
+use super::{Ctx, Secrets, known, schemes, sign};
 use crate::config::raw::RawRouteTimeouts;
-use crate::config::raw::{RawRoute, RawSign, RawVerify, Spanned};
-use crate::config::{
-    Action, Consumer, Limits, Listener, PathPolicy, Route, RouteTimeouts, SignPolicy, SignScheme, Timeouts, Upstream,
-    VerifyPolicy,
-};
-use crate::scheme::rfc9421::Component;
-
-/// Components every verify route requires unless it lists its own.
-pub const DEFAULT_COMPONENTS: [&str; 4] = ["@method", "@authority", "@path", "@query"];
-const DEFAULT_MAX_AGE_SECS: u64 = 300;
-const DEFAULT_CLOCK_SKEW_SECS: u64 = 30;
+use crate::config::raw::{RawRoute, Spanned};
+use crate::config::{Action, Consumer, Limits, Listener, PathPolicy, Route, RouteTimeouts, Timeouts, Upstream};
 
 pub(super) struct Env<'a> {
     pub listeners: &'a [Listener],
@@ -50,8 +40,8 @@ fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &
         );
     }
     let action = match (&r.verify, &r.sign) {
-        (Some(v), None) => build_verify(ctx, env, v).map(Action::Verify),
-        (None, Some(s)) => build_sign(ctx, env, s).map(Action::Sign),
+        (Some(v), None) => schemes::verify_policy(ctx, env, v).map(Action::Verify),
+        (None, Some(s)) => sign::sign_policy(ctx, env.secrets, s).map(Action::Sign),
         _ => {
             ctx.on(&r.name, format!("route `{}` needs exactly one of `verify:` or `sign:`", r.name.value));
             None
@@ -149,98 +139,4 @@ fn resolve_upstream(ctx: &mut Ctx<'_>, upstreams: &mut Upstreams, name: &Spanned
     let up = std::sync::Arc::new(up);
     upstreams.push((name.value.clone(), up.clone()));
     Some(Upstream::Http(up))
-}
-
-fn parse_components(ctx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Vec<Component> {
-    let mut out: Vec<Component> = Vec::new();
-    for c in raw {
-        match Component::parse(&c.value) {
-            Ok(comp) if !out.contains(&comp) => out.push(comp),
-            Ok(_) => ctx.on(c, format!("component `{}` is listed twice", c.value)),
-            Err(why) => ctx.on(c, why),
-        }
-    }
-    out
-}
-
-fn defaults() -> Vec<Component> {
-    DEFAULT_COMPONENTS.iter().filter_map(|c| Component::parse(c).ok()).collect()
-}
-
-fn build_verify(ctx: &mut Ctx<'_>, env: &Env<'_>, v: &RawVerify) -> Option<VerifyPolicy> {
-    let scheme = schemes::verify_scheme(ctx, env.secrets, v);
-    let mut consumers = Vec::new();
-    for c in &v.consumers {
-        match env.consumers.iter().position(|k| k.id == c.value) {
-            Some(i) => consumers.push(i),
-            None => {
-                let names = known(env.consumers.iter().map(|k| k.id.as_str()));
-                ctx.on(c, format!("unknown consumer `{}` ({names})", c.value));
-            }
-        }
-    }
-    if v.consumers.is_empty() && schemes::is_keyed(&v.scheme.value) {
-        ctx.on(&v.scheme, "verify.consumers must name at least one consumer");
-    }
-    let required = v.components.as_ref().map_or_else(defaults, |c| parse_components(ctx, c));
-    let secs = |d: &Option<Spanned<crate::config::raw::DurationSpec>>, default| {
-        d.as_ref().map_or(std::time::Duration::from_secs(default), |d| d.value.0)
-    };
-    let max_age = secs(&v.max_age, DEFAULT_MAX_AGE_SECS);
-    if max_age.as_secs() == 0 {
-        ctx.at(v.max_age.as_ref().map_or(v.scheme.referenced, |m| m.referenced), "max_age must be at least 1s");
-    }
-    let replay = v.replay.unwrap_or(true);
-    let accept_signature = accept_signature(&required, replay);
-    Some(VerifyPolicy {
-        scheme: scheme?,
-        consumers,
-        max_age,
-        clock_skew: secs(&v.clock_skew, DEFAULT_CLOCK_SKEW_SECS),
-        replay,
-        required,
-        accept_signature,
-    })
-}
-
-/// `sig1=("@method" ...);created;nonce;alg="hmac-sha256"` (RFC 9421 section 5.1).
-fn accept_signature(required: &[Component], replay: bool) -> HeaderValue {
-    let ids: Vec<String> = required.iter().map(|c| format!("\"{}\"", c.name())).collect();
-    let nonce = if replay { ";nonce" } else { "" };
-    let text = format!("sig1=({});created{nonce};alg=\"hmac-sha256\"", ids.join(" "));
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("sig1=();created"))
-}
-
-fn build_sign(ctx: &mut Ctx<'_>, env: &Env<'_>, s: &RawSign) -> Option<SignPolicy> {
-    if s.scheme.value != "rfc9421" {
-        for (field, at) in [("label", s.label.as_ref().map(|l| l.referenced)), ("components", components_at(s))] {
-            if let Some(at) = at {
-                ctx.at(at, format!("`{field}` applies only to scheme rfc9421"));
-            }
-        }
-        let (keyid, scheme) = schemes::sign_scheme(ctx, env.secrets, s)?;
-        return Some(SignPolicy { keyid, scheme });
-    }
-    let secret = schemes::single_secret(ctx, env.secrets, s);
-    let keyid = s.keyid.as_ref().map(|k| k.value.clone()).unwrap_or_default();
-    if keyid.is_empty() {
-        ctx.on(s.keyid.as_ref().unwrap_or(&s.scheme), "keyid must not be empty");
-    }
-    let mut components = defaults();
-    for extra in s.components.as_ref().map(|c| parse_components(ctx, c)).unwrap_or_default() {
-        if !components.contains(&extra) {
-            components.push(extra);
-        }
-    }
-    let label = s.label.as_ref().map_or("sig1".to_owned(), |l| l.value.clone());
-    if sfv::KeyRef::from_str(&label).is_err() {
-        let at = s.label.as_ref().map_or(s.scheme.referenced, |l| l.referenced);
-        ctx.at(at, format!("label `{label}` must be a lowercase structured-field key (e.g. sig1)"));
-    }
-    let scheme = SignScheme::Rfc9421 { label, components, mac: prepared_mac(secret?) };
-    Some(SignPolicy { keyid, scheme })
-}
-
-fn components_at(s: &RawSign) -> Option<serde_saphyr::Location> {
-    s.components.as_ref().and_then(|c| c.first()).map(|c| c.referenced)
 }

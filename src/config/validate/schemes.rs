@@ -1,73 +1,178 @@
-//! The scheme part of a verify or sign policy: which fields each scheme
-//! takes, their defaults, and the secrets they use.
+//! The verify part of a route: each scheme's own raw struct → the typed
+//! [`VerifyPolicy`]. Defaults for every scheme are in [`defaults`].
+
+use std::time::Duration;
 
 use http::HeaderValue;
-use serde_saphyr::Location;
 
-use super::{Ctx, Secrets, lookup_secret};
-use crate::config::raw::{DurationSpec, RawSign, RawVerify, Spanned};
-use crate::config::{Secret, SignScheme, VerifyScheme, WebhookEndpoint};
+use super::routes::Env;
+use super::{Ctx, Secrets, known, lookup_secret};
+use crate::config::raw::{
+    DurationSpec, RawVerify, ReplayFields, Spanned, VerifyCompat, VerifyFields, VerifyRfc9421, VerifySigV4,
+    VerifyUntimedWebhook,
+};
+use crate::config::{ReplayRelease, Rfc9421Rules, Secret, VerifyPolicy, VerifyScheme, WebhookEndpoint};
+use crate::scheme::Window;
 use crate::scheme::compat::{Algorithm, Compat, Dialect};
+use crate::scheme::rfc9421::Component;
 use crate::scheme::sigv4::{PathRules, SigV4};
 use crate::scheme::webhook::{self, Provider, Webhook};
 
-pub const VERIFY_SCHEMES: &str = "rfc9421, aws-sigv4, kong, apisix, github, stripe, slack, standard-webhooks, shopify";
-pub const SIGN_SCHEMES: &str = "rfc9421, aws-sigv4, github, stripe, slack, standard-webhooks, shopify";
+/// Every scheme's defaults, in one place.
+pub mod defaults {
+    use crate::scheme::Window;
+    use std::time::Duration;
 
-const SIGV4_WINDOW_SECS: u64 = 900;
-const COMPAT_SKEW_SECS: u64 = 300;
-const WEBHOOK_TOLERANCE_SECS: u64 = 300;
-const WEBHOOK_REPLAY_TTL_SECS: u64 = 3600;
-
-/// Whether `scheme` looks keys up by key id among `consumers:`.
-pub fn is_keyed(scheme: &str) -> bool {
-    Provider::parse(scheme).is_none()
+    /// RFC 9421: `created` up to 5 minutes old, 30 s ahead.
+    pub const RFC9421: Window = Window { max_age: Duration::from_secs(300), max_ahead: Duration::from_secs(30) };
+    /// AWS: 15 minutes either way (`RequestTimeTooSkewed`).
+    pub const SIGV4: Window = Window::symmetric(900);
+    /// Kong's and APISIX's `clock_skew` default.
+    pub const COMPAT: Window = Window::symmetric(300);
+    /// Stripe's, Slack's and Standard Webhooks' recommended tolerance.
+    pub const WEBHOOK: Window = Window::symmetric(300);
+    /// GitHub and Shopify sign no timestamp: how long a delivery id is kept.
+    pub const WEBHOOK_REPLAY_TTL: Duration = Duration::from_secs(3600);
+    /// Components every RFC 9421 route requires unless it lists its own.
+    pub const COMPONENTS: [&str; 4] = ["@method", "@authority", "@path", "@query"];
 }
 
-pub(super) fn verify_scheme(ctx: &mut Ctx<'_>, secrets: &Secrets, v: &RawVerify) -> Option<VerifyScheme> {
-    let name = v.scheme.value.as_str();
-    let webhook = Provider::parse(name);
-    let only = |ok: bool, at: Option<Location>, field: &str, schemes: &str, ctx: &mut Ctx<'_>| {
-        if let (false, Some(at)) = (ok, at) {
-            ctx.at(at, format!("`{field}` does not apply to scheme `{name}` (only to {schemes})"));
+pub(super) fn verify_policy(ctx: &mut Ctx<'_>, env: &Env<'_>, v: &RawVerify) -> Option<VerifyPolicy> {
+    for renamed in &v.renamed {
+        ctx.at(renamed.at, renamed.message.clone());
+    }
+    let (scheme, consumers) = match &v.fields {
+        VerifyFields::Rfc9421(f) => (rfc9421(ctx, f).map(VerifyScheme::Rfc9421), Some(&f.consumers)),
+        VerifyFields::AwsSigV4(f) => (sigv4(ctx, v, f).map(VerifyScheme::AwsSigV4), Some(&f.consumers)),
+        VerifyFields::Compat(d, f) => (Some(VerifyScheme::Compat(compat(ctx, f, *d))), Some(&f.consumers)),
+        VerifyFields::TimedWebhook(p, f) => {
+            let window = window(ctx, &f.max_age, &f.max_ahead, defaults::WEBHOOK);
+            let hook = Webhook { provider: *p, window, replay_ttl: Duration::ZERO };
+            (endpoint(ctx, env.secrets, hook, &f.secrets, f.consumer.as_ref(), &v.scheme), None)
+        }
+        VerifyFields::UntimedWebhook(p, f) => {
+            let replay_ttl = replay_ttl(ctx, f);
+            let hook = Webhook { provider: *p, window: defaults::WEBHOOK, replay_ttl };
+            (endpoint(ctx, env.secrets, hook, &f.secrets, f.consumer.as_ref(), &v.scheme), None)
+        }
+        VerifyFields::Unknown => {
+            let known = crate::config::raw::SchemeName::names(false);
+            ctx.on(&v.scheme, format!("unknown scheme `{}` (known: {known})", v.scheme.value));
+            return None;
         }
     };
-    let loc = |s: &Option<Spanned<String>>| s.as_ref().map(|s| s.referenced);
-    let list_loc = |s: &Option<Vec<Spanned<String>>>| s.as_ref().and_then(|l| l.first()).map(|s| s.referenced);
-    let sigv4 = name == "aws-sigv4";
-    let compat = matches!(name, "kong" | "apisix");
-    only(sigv4, loc(&v.service), "service", "aws-sigv4", ctx);
-    only(sigv4, loc(&v.region), "region", "aws-sigv4", ctx);
-    only(sigv4, v.allow_unsigned_payload.as_ref().map(|a| a.referenced), "allow_unsigned_payload", "aws-sigv4", ctx);
-    only(compat, list_loc(&v.algorithms), "algorithms", "kong, apisix", ctx);
-    only(compat, list_loc(&v.enforce_headers), "enforce_headers", "kong, apisix", ctx);
-    only(name == "rfc9421", list_loc(&v.components), "components", "rfc9421", ctx);
-    let timestamped = webhook.is_some_and(Provider::has_timestamp);
-    only(timestamped, v.tolerance.as_ref().map(|t| t.referenced), "tolerance", "stripe, slack, standard-webhooks", ctx);
-    only(webhook.is_some(), list_loc(&v.secrets), "secrets", "webhook schemes", ctx);
-    only(webhook.is_some(), loc(&v.consumer), "consumer", "webhook schemes (keyed schemes use `consumers`)", ctx);
-    match name {
-        "rfc9421" => Some(VerifyScheme::Rfc9421),
-        "aws-sigv4" => build_sigv4(ctx, v).map(VerifyScheme::AwsSigV4),
-        "kong" => build_compat(ctx, v, Dialect::Kong).map(VerifyScheme::Compat),
-        "apisix" => build_compat(ctx, v, Dialect::Apisix).map(VerifyScheme::Compat),
-        _ => match webhook {
-            Some(provider) => build_webhook(ctx, secrets, v, provider).map(VerifyScheme::Webhook),
-            None => {
-                ctx.on(&v.scheme, format!("unknown scheme `{name}` (known: {VERIFY_SCHEMES})"));
-                None
-            }
-        },
+    let consumers = consumers.map(|list| consumer_indices(ctx, env, list, &v.scheme)).unwrap_or_default();
+    let replay = replay_fields(&v.fields)?;
+    Some(VerifyPolicy {
+        scheme: scheme?,
+        consumers,
+        replay: replay.replay().unwrap_or(true),
+        replay_release: replay_release(ctx, replay.replay_release()),
+    })
+}
+
+fn replay_fields(fields: &VerifyFields) -> Option<&dyn ReplayFields> {
+    Some(match fields {
+        VerifyFields::Rfc9421(f) => f,
+        VerifyFields::AwsSigV4(f) => f,
+        VerifyFields::Compat(_, f) => f,
+        VerifyFields::TimedWebhook(_, f) => f,
+        VerifyFields::UntimedWebhook(_, f) => f,
+        VerifyFields::Unknown => return None,
+    })
+}
+
+fn replay_release(ctx: &mut Ctx<'_>, raw: Option<&Spanned<String>>) -> ReplayRelease {
+    match raw.map(|r| (r, r.value.as_str())) {
+        None | Some((_, "unsent")) => ReplayRelease::Unsent,
+        Some((_, "any_failure")) => ReplayRelease::AnyFailure,
+        Some((r, other)) => {
+            ctx.on(r, format!("unknown replay_release `{other}` (known: unsent, any_failure)"));
+            ReplayRelease::Unsent
+        }
     }
 }
 
-fn seconds(d: Option<&Spanned<DurationSpec>>, default: u64) -> u64 {
-    d.map_or(default, |d| d.value.0.as_secs())
+/// Keyed schemes name the consumers allowed on the route.
+fn consumer_indices(ctx: &mut Ctx<'_>, env: &Env<'_>, raw: &[Spanned<String>], scheme: &Spanned<String>) -> Vec<usize> {
+    if raw.is_empty() {
+        ctx.on(scheme, "verify.consumers must name at least one consumer");
+    }
+    let mut out = Vec::new();
+    for c in raw {
+        match env.consumers.iter().position(|k| k.id == c.value) {
+            Some(i) => out.push(i),
+            None => {
+                let names = known(env.consumers.iter().map(|k| k.id.as_str()));
+                ctx.on(c, format!("unknown consumer `{}` ({names})", c.value));
+            }
+        }
+    }
+    out
+}
+
+/// A time bound: whole seconds, at least one (every scheme signs
+/// timestamps in seconds, so a fraction could not be honoured).
+pub(super) fn seconds(ctx: &mut Ctx<'_>, raw: Option<&Spanned<DurationSpec>>, default: Duration) -> Duration {
+    let Some(raw) = raw else { return default };
+    let d = raw.value.0;
+    if d.subsec_nanos() != 0 || d.is_zero() {
+        ctx.on(raw, format!("{d:?} cannot be honoured: use whole seconds, at least 1s (timestamps are in seconds)"));
+        return default;
+    }
+    d
+}
+
+fn window(
+    ctx: &mut Ctx<'_>,
+    max_age: &Option<Spanned<DurationSpec>>,
+    max_ahead: &Option<Spanned<DurationSpec>>,
+    default: Window,
+) -> Window {
+    Window {
+        max_age: seconds(ctx, max_age.as_ref(), default.max_age),
+        max_ahead: seconds(ctx, max_ahead.as_ref(), default.max_ahead),
+    }
+}
+
+fn replay_ttl(ctx: &mut Ctx<'_>, f: &VerifyUntimedWebhook) -> Duration {
+    seconds(ctx, f.replay_ttl.as_ref(), defaults::WEBHOOK_REPLAY_TTL)
+}
+
+fn rfc9421(ctx: &mut Ctx<'_>, f: &VerifyRfc9421) -> Option<Rfc9421Rules> {
+    let window = window(ctx, &f.max_age, &f.max_ahead, defaults::RFC9421);
+    let required = f.components.as_ref().map_or_else(default_components, |c| parse_components(ctx, c));
+    let accept_signature = accept_signature(&required, f.replay.unwrap_or(true));
+    Some(Rfc9421Rules { window, required, accept_signature })
+}
+
+pub(super) fn parse_components(ctx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Vec<Component> {
+    let mut out: Vec<Component> = Vec::new();
+    for c in raw {
+        match Component::parse(&c.value) {
+            Ok(comp) if !out.contains(&comp) => out.push(comp),
+            Ok(_) => ctx.on(c, format!("component `{}` is listed twice", c.value)),
+            Err(why) => ctx.on(c, why),
+        }
+    }
+    out
+}
+
+pub(super) fn default_components() -> Vec<Component> {
+    defaults::COMPONENTS.iter().filter_map(|c| Component::parse(c).ok()).collect()
+}
+
+/// `sig1=("@method" ...);created;nonce;alg="hmac-sha256"` (RFC 9421 section 5.1).
+fn accept_signature(required: &[Component], replay: bool) -> HeaderValue {
+    let ids: Vec<String> = required.iter().map(|c| format!("\"{}\"", c.name())).collect();
+    let nonce = if replay { ";nonce" } else { "" };
+    let text = format!("sig1=({});created{nonce};alg=\"hmac-sha256\"", ids.join(" "));
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("sig1=();created"))
 }
 
 /// A required text field of scheme `scheme`; reported at the scheme when
 /// missing or empty.
-fn required_text(
+pub(super) fn required_text(
     ctx: &mut Ctx<'_>,
     field: Option<&Spanned<String>>,
     scheme: &Spanned<String>,
@@ -82,35 +187,27 @@ fn required_text(
     }
 }
 
-/// The one `secret:` a sign route of an RFC 9421 or SigV4 scheme uses.
-pub(super) fn single_secret<'s>(ctx: &mut Ctx<'_>, secrets: &'s Secrets, s: &RawSign) -> Option<&'s Secret> {
-    match (&s.secret, &s.secrets) {
-        (Some(one), None) => lookup_secret(ctx, secrets, one),
-        _ => {
-            ctx.on(&s.scheme, format!("scheme `{}` signs with one `secret:`", s.scheme.value));
-            None
-        }
-    }
-}
-
-fn build_sigv4(ctx: &mut Ctx<'_>, v: &RawVerify) -> Option<SigV4> {
-    let service = required_text(ctx, v.service.as_ref(), &v.scheme, "service").unwrap_or_default();
-    let region = required_text(ctx, v.region.as_ref(), &v.scheme, "region").unwrap_or_default();
+fn sigv4(ctx: &mut Ctx<'_>, v: &RawVerify, f: &VerifySigV4) -> Option<SigV4> {
+    let service = required_text(ctx, f.service.as_ref(), &v.scheme, "service");
+    let region = required_text(ctx, f.region.as_ref(), &v.scheme, "region");
+    let window = window(ctx, &f.max_age, &f.max_ahead, defaults::SIGV4);
+    let service = service?;
     Some(SigV4 {
         path: PathRules::for_service(&service),
         service,
-        region,
-        window: seconds(v.clock_skew.as_ref(), SIGV4_WINDOW_SECS),
-        allow_unsigned_payload: v.allow_unsigned_payload.as_ref().is_some_and(|a| a.value),
+        region: region?,
+        window,
+        allow_unsigned_payload: f.allow_unsigned_payload.unwrap_or(false),
+        presigned_reuse: f.presigned_reuse.unwrap_or(false),
     })
 }
 
-fn build_compat(ctx: &mut Ctx<'_>, v: &RawVerify, dialect: Dialect) -> Option<Compat> {
+fn compat(ctx: &mut Ctx<'_>, f: &VerifyCompat, dialect: Dialect) -> Compat {
     let supported: &[&str] = match dialect {
         Dialect::Kong => &["hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"],
         Dialect::Apisix => &["hmac-sha1", "hmac-sha256", "hmac-sha512"],
     };
-    let algorithms = match &v.algorithms {
+    let algorithms = match &f.algorithms {
         // SHA-1 only when a route lists it.
         None => supported.iter().filter(|a| **a != "hmac-sha1").filter_map(|a| Algorithm::parse(a)).collect(),
         Some(list) => list
@@ -124,36 +221,41 @@ fn build_compat(ctx: &mut Ctx<'_>, v: &RawVerify, dialect: Dialect) -> Option<Co
             })
             .collect(),
     };
-    let enforce_headers =
-        v.enforce_headers.iter().flatten().map(|h| h.value.to_ascii_lowercase()).collect::<Vec<String>>();
-    Some(Compat { dialect, clock_skew: seconds(v.clock_skew.as_ref(), COMPAT_SKEW_SECS), algorithms, enforce_headers })
+    let enforce_headers = f.enforce_headers.iter().flatten().map(|h| h.value.to_ascii_lowercase()).collect();
+    let window = window(ctx, &f.max_age, &f.max_ahead, defaults::COMPAT);
+    Compat { dialect, window, algorithms, enforce_headers }
 }
 
-fn build_webhook(ctx: &mut Ctx<'_>, secrets: &Secrets, v: &RawVerify, provider: Provider) -> Option<WebhookEndpoint> {
-    if !v.consumers.is_empty() {
-        ctx.on(&v.consumers[0], format!("scheme `{}` takes `secrets:`, not `consumers:`", provider.name()));
-    }
-    let names = v.secrets.as_deref().unwrap_or_default();
+fn endpoint(
+    ctx: &mut Ctx<'_>,
+    secrets: &Secrets,
+    scheme: Webhook,
+    names: &[Spanned<String>],
+    consumer: Option<&Spanned<String>>,
+    at: &Spanned<String>,
+) -> Option<VerifyScheme> {
+    let provider = scheme.provider;
     if names.is_empty() {
-        ctx.on(&v.scheme, format!("scheme `{}` needs `secrets:` (one or more secret names)", provider.name()));
+        ctx.on(at, format!("scheme `{}` needs `secrets:` (one or more secret names)", provider.name()));
     }
     let keys = webhook_secrets(ctx, secrets, names, provider)?;
-    let consumer = v.consumer.as_ref().map_or(provider.name(), |c| c.value.as_str());
-    let Ok(consumer_id) = HeaderValue::from_str(consumer) else {
-        ctx.on(v.consumer.as_ref()?, "consumer must be visible ASCII (it is sent in a header)");
-        return None;
+    let consumer_id = match consumer {
+        None => HeaderValue::from_static(provider.name()),
+        Some(c) => match HeaderValue::from_str(&c.value) {
+            Ok(v) => v,
+            Err(_) => {
+                ctx.on(c, "consumer must be visible ASCII (it is sent in a header)");
+                return None;
+            }
+        },
     };
-    let scheme = Webhook {
-        provider,
-        tolerance: seconds(v.tolerance.as_ref(), WEBHOOK_TOLERANCE_SECS),
-        replay_ttl: seconds(v.max_age.as_ref(), WEBHOOK_REPLAY_TTL_SECS),
-    };
-    Some(WebhookEndpoint { scheme, secrets: keys, consumer_id })
+    Some(VerifyScheme::Webhook(WebhookEndpoint { scheme, secrets: keys, consumer_id }))
 }
 
 /// The named secrets as key bytes: Standard Webhooks secrets are
 /// `whsec_` + base64 and are decoded; every other provider uses them as is.
-fn webhook_secrets(
+/// The provider chose the format, so a short key is a warning, not an error.
+pub(super) fn webhook_secrets(
     ctx: &mut Ctx<'_>,
     secrets: &Secrets,
     names: &[Spanned<String>],
@@ -162,50 +264,25 @@ fn webhook_secrets(
     let mut out = Vec::new();
     for name in names {
         let secret = lookup_secret(ctx, secrets, name)?;
-        if provider != Provider::StandardWebhooks {
-            out.push(secret.clone());
-            continue;
-        }
-        match webhook::standard_webhooks_key(secret.expose()) {
-            Some(key) => out.push(Secret::new(key)),
-            None => {
+        let key = if provider == Provider::StandardWebhooks {
+            let Some(key) = webhook::standard_webhooks_key(secret.expose()) else {
                 ctx.on(name, format!("secret `{}` is not a Standard Webhooks secret (whsec_ + base64)", name.value));
                 return None;
-            }
+            };
+            Secret::new(key)
+        } else {
+            secret.clone()
+        };
+        if key.expose().len() < crate::config::secret::MIN_KEY_BYTES {
+            ctx.warn(format!(
+                "secret `{}` gives a {}-byte {} key; {} or more is recommended (the provider sets the format, so it is accepted)",
+                name.value,
+                key.expose().len(),
+                provider.name(),
+                crate::config::secret::MIN_KEY_BYTES
+            ));
         }
+        out.push(key);
     }
     Some(out)
-}
-
-/// The key id and scheme of a sign route.
-pub(super) fn sign_scheme(ctx: &mut Ctx<'_>, secrets: &Secrets, s: &RawSign) -> Option<(String, SignScheme)> {
-    let name = s.scheme.value.as_str();
-    let keyid = s.keyid.as_ref().map(|k| k.value.clone()).unwrap_or_default();
-    if let Some(provider) = Provider::parse(name) {
-        if let Some(k) = &s.keyid {
-            ctx.on(k, format!("scheme `{name}` has no keyid"));
-        }
-        let names: Vec<Spanned<String>> = s.secret.iter().chain(s.secrets.iter().flatten()).cloned().collect();
-        if names.is_empty() {
-            ctx.on(&s.scheme, format!("scheme `{name}` needs `secret:` or `secrets:`"));
-        }
-        let keys = webhook_secrets(ctx, secrets, &names, provider)?;
-        return Some((keyid, SignScheme::Webhook { provider, secrets: keys }));
-    }
-    if keyid.is_empty() {
-        ctx.on(s.keyid.as_ref().unwrap_or(&s.scheme), format!("scheme `{name}` needs a non-empty `keyid`"));
-    }
-    match name {
-        "rfc9421" => None, // built by the caller, which owns labels and components
-        "aws-sigv4" => {
-            let service = required_text(ctx, s.service.as_ref(), &s.scheme, "service");
-            let region = required_text(ctx, s.region.as_ref(), &s.scheme, "region");
-            let secret = single_secret(ctx, secrets, s)?.clone();
-            Some((keyid, SignScheme::AwsSigV4 { region: region?, service: service?, secret }))
-        }
-        other => {
-            ctx.on(&s.scheme, format!("unknown scheme `{other}` (sign schemes: {SIGN_SCHEMES})"));
-            None
-        }
-    }
 }

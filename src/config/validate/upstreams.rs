@@ -64,9 +64,17 @@ pub(super) fn parse_url(
         ctx.on(url, bad("`ca` only applies to https upstreams"));
         return None;
     }
-    let authority = normalize_authority(authority, https)?;
+    // Every way this can fail is reported: a route whose upstream silently
+    // vanished would answer 404 `no_route` to every request.
+    let Some(authority) = normalize_authority(authority, https) else {
+        ctx.on(url, bad("the host or port is not valid (ports are 1-65535)"));
+        return None;
+    };
     let base_path = uri.path().trim_end_matches('/').to_owned();
-    let host_header = HeaderValue::from_str(authority.as_str()).ok()?;
+    let Ok(host_header) = HeaderValue::from_str(authority.as_str()) else {
+        ctx.on(url, bad("the host cannot be sent in a Host header"));
+        return None;
+    };
     Some(HttpUpstream { id, name: name.to_owned(), https, authority, base_path, host_header, ca })
 }
 

@@ -4,6 +4,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::KeyInit as _;
 use http::HeaderMap;
+use std::time::Duration;
+
+use crate::scheme::Window;
 
 use super::*;
 
@@ -45,7 +48,13 @@ fn view(headers: &HeaderMap) -> MessageView<'_> {
 }
 
 fn rules(now: i64) -> Rules<'static> {
-    Rules { required: &[], require_digest: false, require_nonce: false, max_age: 300, clock_skew: 5, now }
+    Rules {
+        required: &[],
+        require_digest: false,
+        require_nonce: false,
+        window: Window { max_age: Duration::from_secs(300), max_ahead: Duration::from_secs(5) },
+        now,
+    }
 }
 
 fn check(v: &MessageView<'_>, input: &str, sig: &str, rules: &Rules<'_>) -> Result<String, AuthError> {
@@ -112,7 +121,7 @@ fn time_window_is_enforced() {
     let edge = check(&v, B25_INPUT, B25_SIGNATURE, &rules(B25_CREATED + 300));
     assert!(edge.is_ok());
     let future = check(&v, B25_INPUT, B25_SIGNATURE, &rules(B25_CREATED - 6));
-    assert!(matches!(future, Err(AuthError::Expired(m)) if m.contains("future")));
+    assert!(matches!(future, Err(AuthError::Expired(m)) if m.contains("ahead")));
     let within_skew = check(&v, B25_INPUT, B25_SIGNATURE, &rules(B25_CREATED - 5));
     assert!(within_skew.is_ok());
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use hmac::Mac as _;
 
 use super::{ALG, Candidate, Component, HmacSha256, MessageView, SignatureParams, signature_base};
-use crate::scheme::AuthError;
+use crate::scheme::{AuthError, Window};
 
 /// What a route demands of a signature.
 #[derive(Debug, Clone, Copy)]
@@ -14,10 +14,8 @@ pub struct Rules<'a> {
     /// The request has a body, so `content-digest` must be covered too.
     pub require_digest: bool,
     pub require_nonce: bool,
-    /// Oldest acceptable `created`, in seconds before `now`.
-    pub max_age: u64,
-    /// How far in the future `created` may be (clock differences).
-    pub clock_skew: u64,
+    /// How old `created` may be, and how far ahead of `now`.
+    pub window: Window,
     /// Unix seconds.
     pub now: i64,
 }
@@ -111,19 +109,10 @@ fn check_params(params: &SignatureParams<'_>, rules: &Rules<'_>) -> Result<i64, 
 }
 
 fn check_time(created: i64, expires: Option<i64>, rules: &Rules<'_>) -> Result<(), AuthError> {
-    let skew = i64::try_from(rules.clock_skew).unwrap_or(i64::MAX);
-    let max_age = i64::try_from(rules.max_age).unwrap_or(i64::MAX);
-    if created > rules.now.saturating_add(skew) {
-        return Err(AuthError::Expired(format!(
-            "created is {}s in the future (allowed clock skew {skew}s)",
-            created - rules.now
-        )));
-    }
-    if rules.now.saturating_sub(created) > max_age {
-        return Err(AuthError::Expired(format!("the signature is {}s old (max_age {max_age}s)", rules.now - created)));
-    }
+    rules.window.check("created", created, rules.now)?;
+    let ahead = i64::try_from(rules.window.max_ahead.as_secs()).unwrap_or(i64::MAX);
     if let Some(expires) = expires
-        && rules.now > expires.saturating_add(skew)
+        && rules.now > expires.saturating_add(ahead)
     {
         return Err(AuthError::Expired("the signature's expires time has passed".into()));
     }

@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 pub use canonical::{Parts, PathRules};
 pub use parse::{amz_date, parse_amz_date};
 
-use super::{AuthError, MessageView, Scheme, macs_equal};
+use super::{AuthError, MessageView, Scheme, Window, macs_equal};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -25,8 +25,12 @@ pub const MAX_EXPIRES: u64 = 604_800;
 pub struct SigV4 {
     pub service: String,
     pub region: String,
-    /// How far `X-Amz-Date` may be from now, either way (AWS: 15 minutes).
-    pub window: u64,
+    /// How old, or how far ahead, `X-Amz-Date` may be (AWS: 15 minutes
+    /// either way). A presigned URL is valid until `X-Amz-Expires` instead.
+    pub window: Window,
+    /// Presigned URLs may be used again until they expire (header-signed
+    /// requests stay single-use).
+    pub presigned_reuse: bool,
     /// Accept `x-amz-content-sha256: UNSIGNED-PAYLOAD` (the body is then not
     /// covered by the signature).
     pub allow_unsigned_payload: bool,
@@ -44,6 +48,7 @@ pub struct Credentials {
     /// When the signature stops being accepted (for the replay store).
     valid_until: i64,
     now: i64,
+    presigned: bool,
 }
 
 impl Scheme for SigV4 {
@@ -97,6 +102,7 @@ impl Scheme for SigV4 {
             string_to_sign: string_to_sign(&amz_date, &scope, &creq),
             valid_until,
             now,
+            presigned,
         })
     }
 
@@ -110,6 +116,9 @@ impl Scheme for SigV4 {
     }
 
     fn replay_id(&self, credentials: &Credentials) -> Option<(String, u64)> {
+        if credentials.presigned && self.presigned_reuse {
+            return None;
+        }
         // SigV4 has no nonce: the signature itself may be used once.
         let ttl = u64::try_from(credentials.valid_until - credentials.now).unwrap_or(0) + 1;
         Some((format!("sigv4:{}", hex::encode(&credentials.signature)), ttl))
@@ -117,23 +126,22 @@ impl Scheme for SigV4 {
 }
 
 impl SigV4 {
-    /// Header form: `X-Amz-Date` within the window either way. Presigned:
-    /// from the window before `X-Amz-Date` until it plus `X-Amz-Expires`.
+    /// Header form: `X-Amz-Date` inside the window. Presigned: from
+    /// `max_ahead` before `X-Amz-Date` until it plus `X-Amz-Expires`.
     fn check_time(&self, signed_at: i64, expires: Option<u64>, now: i64) -> Result<i64, AuthError> {
-        let window = i64::try_from(self.window).unwrap_or(i64::MAX);
-        if signed_at > now.saturating_add(window) {
-            return Err(AuthError::Expired(format!(
-                "X-Amz-Date is {}s in the future (RequestTimeTooSkewed; allowed {window}s)",
-                signed_at - now
-            )));
-        }
-        let until = match expires {
-            Some(expires) => signed_at.saturating_add(i64::try_from(expires).unwrap_or(i64::MAX)),
-            None => signed_at.saturating_add(window),
+        let Some(expires) = expires else {
+            self.window.check("X-Amz-Date (RequestTimeTooSkewed)", signed_at, now)?;
+            let age = i64::try_from(self.window.max_age.as_secs()).unwrap_or(i64::MAX);
+            return Ok(signed_at.saturating_add(age));
         };
+        let open_ended = Window { max_age: std::time::Duration::MAX, ..self.window };
+        open_ended.check("X-Amz-Date", signed_at, now)?;
+        let until = signed_at.saturating_add(i64::try_from(expires).unwrap_or(i64::MAX));
         if now > until {
-            let why = if expires.is_some() { "the presigned URL has expired" } else { "RequestTimeTooSkewed" };
-            return Err(AuthError::Expired(format!("X-Amz-Date is {}s old ({why})", now - signed_at)));
+            return Err(AuthError::Expired(format!(
+                "X-Amz-Date is {}s old (the presigned URL has expired)",
+                now - signed_at
+            )));
         }
         Ok(until)
     }

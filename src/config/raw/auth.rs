@@ -1,0 +1,412 @@
+//! `verify:` and `sign:` as written. `scheme` comes first and decides which
+//! struct the other keys are read into, so a key that does not belong to the
+//! scheme cannot be parsed: it fails with its location, and no hand-kept
+//! "field X applies to scheme Y" table exists. Spans are kept (the keys are
+//! read straight from the YAML, not buffered).
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
+use serde_saphyr::Location;
+
+use super::{DurationSpec, Spanned};
+use crate::scheme::compat::Dialect;
+use crate::scheme::webhook::Provider;
+
+/// A scheme's name in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemeName {
+    Rfc9421,
+    AwsSigV4,
+    Compat(Dialect),
+    Webhook(Provider),
+}
+
+impl SchemeName {
+    pub const ALL: [Self; 9] = [
+        Self::Rfc9421,
+        Self::AwsSigV4,
+        Self::Compat(Dialect::Kong),
+        Self::Compat(Dialect::Apisix),
+        Self::Webhook(Provider::Github),
+        Self::Webhook(Provider::Stripe),
+        Self::Webhook(Provider::Slack),
+        Self::Webhook(Provider::StandardWebhooks),
+        Self::Webhook(Provider::Shopify),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rfc9421 => "rfc9421",
+            Self::AwsSigV4 => "aws-sigv4",
+            Self::Compat(Dialect::Kong) => "kong",
+            Self::Compat(Dialect::Apisix) => "apisix",
+            Self::Webhook(p) => p.name(),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether the gateway can sign in this scheme (Kong and APISIX only verify).
+    pub fn signs(self) -> bool {
+        !matches!(self, Self::Compat(_))
+    }
+
+    /// The names a list in a message shows.
+    pub fn names(sign: bool) -> String {
+        let names: Vec<&str> = Self::ALL.iter().filter(|s| !sign || s.signs()).map(|s| s.name()).collect();
+        names.join(", ")
+    }
+}
+
+/// Old key names, with what replaced them: reported as config errors.
+const WINDOW_RENAMED: &str = "was renamed: use `max_age` (how old a signature may be) \
+    and `max_ahead` (how far ahead of this clock its timestamp may be)";
+const TIMED_RENAMES: &[(&str, &str)] = &[("clock_skew", WINDOW_RENAMED), ("tolerance", WINDOW_RENAMED)];
+const UNTIMED_RENAMES: &[(&str, &str)] = &[(
+    "max_age",
+    "was renamed to `replay_ttl` here: this provider signs no timestamp, so it is how long a delivery id is remembered",
+)];
+
+/// An old key name met in the file.
+#[derive(Debug, Clone)]
+pub struct Renamed {
+    pub at: Location,
+    pub message: String,
+}
+
+/// `verify:`
+#[derive(Debug)]
+pub struct RawVerify {
+    pub scheme: Spanned<String>,
+    pub fields: VerifyFields,
+    pub renamed: Vec<Renamed>,
+}
+
+#[derive(Debug)]
+pub enum VerifyFields {
+    Rfc9421(VerifyRfc9421),
+    AwsSigV4(VerifySigV4),
+    Compat(Dialect, VerifyCompat),
+    /// Stripe, Slack, Standard Webhooks: a signed timestamp.
+    TimedWebhook(Provider, VerifyTimedWebhook),
+    /// GitHub, Shopify: no timestamp.
+    UntimedWebhook(Provider, VerifyUntimedWebhook),
+    /// A scheme name nobody knows; reported at the name.
+    Unknown,
+}
+
+/// Every verify route: replay protection and when a claim is given back.
+pub trait ReplayFields {
+    fn replay(&self) -> Option<bool>;
+    fn replay_release(&self) -> Option<&Spanned<String>>;
+}
+
+macro_rules! replay_fields {
+    ($($t:ty),*) => {$(
+        impl ReplayFields for $t {
+            fn replay(&self) -> Option<bool> {
+                self.replay
+            }
+            fn replay_release(&self) -> Option<&Spanned<String>> {
+                self.replay_release.as_ref()
+            }
+        }
+    )*};
+}
+replay_fields!(VerifyRfc9421, VerifySigV4, VerifyCompat, VerifyTimedWebhook, VerifyUntimedWebhook);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRfc9421 {
+    #[serde(default)]
+    pub consumers: Vec<Spanned<String>>,
+    pub replay: Option<bool>,
+    pub replay_release: Option<Spanned<String>>,
+    pub max_age: Option<Spanned<DurationSpec>>,
+    pub max_ahead: Option<Spanned<DurationSpec>>,
+    pub components: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySigV4 {
+    #[serde(default)]
+    pub consumers: Vec<Spanned<String>>,
+    pub replay: Option<bool>,
+    pub replay_release: Option<Spanned<String>>,
+    pub max_age: Option<Spanned<DurationSpec>>,
+    pub max_ahead: Option<Spanned<DurationSpec>>,
+    pub service: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub allow_unsigned_payload: Option<bool>,
+    /// Presigned URLs may be used again until they expire.
+    pub presigned_reuse: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyCompat {
+    #[serde(default)]
+    pub consumers: Vec<Spanned<String>>,
+    pub replay: Option<bool>,
+    pub replay_release: Option<Spanned<String>>,
+    pub max_age: Option<Spanned<DurationSpec>>,
+    pub max_ahead: Option<Spanned<DurationSpec>>,
+    pub algorithms: Option<Vec<Spanned<String>>>,
+    pub enforce_headers: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyTimedWebhook {
+    #[serde(default)]
+    pub secrets: Vec<Spanned<String>>,
+    pub consumer: Option<Spanned<String>>,
+    pub replay: Option<bool>,
+    pub replay_release: Option<Spanned<String>>,
+    pub max_age: Option<Spanned<DurationSpec>>,
+    pub max_ahead: Option<Spanned<DurationSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyUntimedWebhook {
+    #[serde(default)]
+    pub secrets: Vec<Spanned<String>>,
+    pub consumer: Option<Spanned<String>>,
+    pub replay: Option<bool>,
+    pub replay_release: Option<Spanned<String>>,
+    pub replay_ttl: Option<Spanned<DurationSpec>>,
+}
+
+/// `sign:`
+#[derive(Debug)]
+pub struct RawSign {
+    pub scheme: Spanned<String>,
+    pub fields: SignFields,
+}
+
+#[derive(Debug)]
+pub enum SignFields {
+    Rfc9421(SignRfc9421),
+    AwsSigV4(SignSigV4),
+    Webhook(Provider, SignWebhook),
+    /// Unknown, or a scheme that only verifies; reported at the name.
+    Unknown,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRfc9421 {
+    pub keyid: Option<Spanned<String>>,
+    pub secret: Option<Spanned<String>>,
+    pub label: Option<Spanned<String>>,
+    /// Extra header fields to cover beyond the fixed set.
+    pub components: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignSigV4 {
+    /// The AWS access key id.
+    pub keyid: Option<Spanned<String>>,
+    pub secret: Option<Spanned<String>>,
+    pub service: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignWebhook {
+    pub secret: Option<Spanned<String>>,
+    /// Stripe and Standard Webhooks carry one signature per secret.
+    pub secrets: Option<Vec<Spanned<String>>>,
+}
+
+impl<'de> Deserialize<'de> for RawVerify {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(AuthVisitor::<Self>(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawSign {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(AuthVisitor::<Self>(std::marker::PhantomData))
+    }
+}
+
+/// `verify:` or `sign:`: built from the scheme and the keys after it.
+trait SchemeSection: Sized {
+    const KEY: &'static str;
+    fn read_rest<'de, A: MapAccess<'de>>(map: &mut A, scheme: Spanned<String>) -> Result<Self, A::Error>;
+}
+
+impl SchemeSection for RawVerify {
+    const KEY: &'static str = "verify";
+    fn read_rest<'de, A: MapAccess<'de>>(map: &mut A, scheme: Spanned<String>) -> Result<Self, A::Error> {
+        let mut renamed = Vec::new();
+        let fields = verify_fields(map, SchemeName::parse(&scheme.value), &scheme.value, &mut renamed)?;
+        Ok(Self { scheme, fields, renamed })
+    }
+}
+
+impl SchemeSection for RawSign {
+    const KEY: &'static str = "sign";
+    fn read_rest<'de, A: MapAccess<'de>>(map: &mut A, scheme: Spanned<String>) -> Result<Self, A::Error> {
+        let fields = sign_fields(map, SchemeName::parse(&scheme.value), &scheme.value)?;
+        Ok(Self { scheme, fields })
+    }
+}
+
+struct AuthVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: SchemeSection> Visitor<'de> for AuthVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping that starts with `scheme:`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let first: Option<String> = map.next_key()?;
+        if first.as_deref() != Some("scheme") {
+            return Err(de::Error::custom(format!(
+                "`scheme` must be the first key of `{}:` (it decides which keys may follow)",
+                T::KEY
+            )));
+        }
+        let scheme: Spanned<String> = map.next_value()?;
+        T::read_rest(&mut map, scheme)
+    }
+}
+
+fn verify_fields<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    name: Option<SchemeName>,
+    scheme: &str,
+    renamed: &mut Vec<Renamed>,
+) -> Result<VerifyFields, A::Error> {
+    let t = TIMED_RENAMES;
+    Ok(match name {
+        Some(SchemeName::Rfc9421) => VerifyFields::Rfc9421(read(map, scheme, t, renamed)?),
+        Some(SchemeName::AwsSigV4) => VerifyFields::AwsSigV4(read(map, scheme, t, renamed)?),
+        Some(SchemeName::Compat(d)) => VerifyFields::Compat(d, read(map, scheme, t, renamed)?),
+        Some(SchemeName::Webhook(p)) if p.has_timestamp() => {
+            VerifyFields::TimedWebhook(p, read(map, scheme, t, renamed)?)
+        }
+        Some(SchemeName::Webhook(p)) => VerifyFields::UntimedWebhook(p, read(map, scheme, UNTIMED_RENAMES, renamed)?),
+        None => {
+            skip_rest(map)?;
+            VerifyFields::Unknown
+        }
+    })
+}
+
+fn sign_fields<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    name: Option<SchemeName>,
+    scheme: &str,
+) -> Result<SignFields, A::Error> {
+    let mut none = Vec::new();
+    Ok(match name {
+        Some(SchemeName::Rfc9421) => SignFields::Rfc9421(read(map, scheme, &[], &mut none)?),
+        Some(SchemeName::AwsSigV4) => SignFields::AwsSigV4(read(map, scheme, &[], &mut none)?),
+        Some(SchemeName::Webhook(p)) => SignFields::Webhook(p, read(map, scheme, &[], &mut none)?),
+        Some(SchemeName::Compat(_)) | None => {
+            skip_rest(map)?;
+            SignFields::Unknown
+        }
+    })
+}
+
+fn skip_rest<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// The keys after `scheme`, handed to the scheme's struct. Old names are
+/// recorded (and their values skipped) so that every problem is reported
+/// together; an unknown key fails at its location, naming the scheme.
+struct SchemeKeys<'m, 'r, A> {
+    inner: &'m mut A,
+    scheme: &'r str,
+    fields: &'static [&'static str],
+    renames: &'static [(&'static str, &'static str)],
+    renamed: &'r mut Vec<Renamed>,
+}
+
+/// Reads the keys after `scheme` into the scheme's struct `T`.
+fn read<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    scheme: &str,
+    renames: &'static [(&'static str, &'static str)],
+    renamed: &mut Vec<Renamed>,
+) -> Result<T, A::Error> {
+    let fields = fields_of::<T>();
+    T::deserialize(MapAccessDeserializer::new(SchemeKeys { inner: map, scheme, fields, renames, renamed }))
+}
+
+/// The keys a derived struct takes, as serde's derive lists them: the
+/// struct is the one source of truth for what a scheme accepts.
+fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    let seen = std::cell::Cell::new(&[][..]);
+    let _ = T::deserialize(FieldProbe(&seen));
+    seen.get()
+}
+
+/// A deserializer that only records the field list it is asked for.
+struct FieldProbe<'a>(&'a std::cell::Cell<&'static [&'static str]>);
+
+impl<'de> Deserializer<'de> for FieldProbe<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("field probe"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.set(fields);
+        Err(de::Error::custom("field probe"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for SchemeKeys<'_, '_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let Some(key) = self.inner.next_key::<Spanned<String>>()? else { return Ok(None) };
+            if let Some((old, why)) = self.renames.iter().find(|(old, _)| *old == key.value) {
+                self.inner.next_value::<IgnoredAny>()?;
+                self.renamed.push(Renamed { at: key.referenced, message: format!("`{old}` {why}") });
+                continue;
+            }
+            if !self.fields.contains(&key.value.as_str()) {
+                // Serde's own "invalid value" error: it carries the key's location.
+                let what = format!("`{}` is not a key of scheme `{}`", key.value, self.scheme);
+                let expected = format!("one of {}", self.fields.join(", "));
+                return Err(de::Error::invalid_value(de::Unexpected::Other(&what), &expected.as_str()));
+            }
+            return seed.deserialize(key.value.into_deserializer()).map(Some);
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.inner.next_value_seed(seed)
+    }
+}
