@@ -208,3 +208,45 @@ routes:
     }
     assert!(!text.join("\n").contains("k2"), "several secrets under one keyid are fine: {text:?}");
 }
+
+#[test]
+fn provider_secrets_are_warned_about_not_refused_and_keys_are_measured_decoded() {
+    use base64::Engine as _;
+    // GitHub lets users type any secret; Standard Webhooks secrets are
+    // `whsec_` + base64 of 24 to 64 bytes.
+    let whsec_24 = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([7u8; 24]));
+    let yaml = format!(
+        r#"listeners: [{{ name: a, bind: "127.0.0.1:0" }}]
+secrets:
+  github: {{ value: "twenty-chars-secret!" }}
+  svix: {{ value: "{whsec_24}" }}
+routes:
+  - name: gh
+    listener: a
+    verify: {{ scheme: github, secrets: [github] }}
+    upstream: echo
+  - name: sw
+    listener: a
+    verify: {{ scheme: standard-webhooks, secrets: [svix] }}
+    upstream: echo
+"#
+    );
+    let config = Config::from_yaml(&yaml, "gw.yaml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    let warnings = config.warnings.join("\n");
+    assert!(warnings.contains("`github` gives a 20-byte github key"), "{warnings}");
+    assert!(warnings.contains("`svix` gives a 24-byte standard-webhooks key"), "{warnings}");
+    assert!(!warnings.contains("twenty-chars"), "a secret leaked into a warning");
+    // The same 20 bytes as a consumer key (RFC 9421, SigV4, Kong) are refused.
+    let keyed = yaml.replace("routes:", "consumers: [{ id: c, keys: [{ keyid: k, secret: github }] }]\nroutes:");
+    let p = problems(&keyed);
+    assert!(p.iter().any(|p| p.message.contains("at least 32 bytes")), "{p:?}");
+}
+
+#[test]
+fn an_upstream_url_with_an_invalid_port_is_a_config_error() {
+    let yaml = verify_yaml("http://127.0.0.1:99999", "", "");
+    let p = problems(&yaml);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!((p[0].line, p[0].column), position(&yaml, "\"http://127.0.0.1:99999"));
+    assert!(p[0].message.contains("ports are 1-65535"), "{}", p[0].message);
+}

@@ -120,3 +120,30 @@ async fn an_outage_fails_closed_and_the_gateway_recovers() {
     }
     assert!(recovered, "the gateway did not reconnect to Redis");
 }
+
+#[tokio::test]
+async fn a_request_that_never_left_is_released_in_redis_too() {
+    let Some(url) = redis_url() else { return };
+    // Nothing listens on the upstream's address yet.
+    let upstream_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let prefix = unique_prefix("release");
+    let yaml = verify_yaml(
+        &format!("http://{upstream_addr}"),
+        "",
+        &format!(
+            "replay: {{ store: redis, url: \"{url}\", key_prefix: \"{prefix}\" }}\ntimeouts: {{ upstream_connect: 1s }}"
+        ),
+    );
+    let first = gateway(&yaml).await;
+    let second = gateway(&yaml).await;
+    let (a, b) = (first.addr("ingress").unwrap(), second.addr("ingress").unwrap());
+    let mut req = Req::post(a, "/_functions/pay", b"{\"amount\": 10}");
+    req.authority = "api.example".into();
+    let req = signed(req);
+    assert_eq!(send(a, &req).await.error_code(), "upstream_unavailable");
+    let upstream = Upstream::start_at(&upstream_addr.to_string(), Duration::ZERO).await;
+    // The retry reaches another replica: the claim was released in Redis.
+    assert_eq!(send(b, &req).await.status, StatusCode::OK);
+    assert_eq!(send(a, &req).await.error_code(), "replayed_request");
+    assert_eq!(upstream.count(), 1);
+}

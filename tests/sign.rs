@@ -110,3 +110,35 @@ async fn ingress_rejection_reaches_the_application_unchanged() {
     assert_eq!(got.error_code(), "no_route");
     assert_eq!(upstream.count(), 0);
 }
+
+#[tokio::test]
+async fn preserve_host_signs_and_sends_the_clients_host() {
+    let upstream = Upstream::start().await;
+    let up = format!("http://{}", upstream.addr);
+    let ingress_yaml = verify_yaml(&up, "", "")
+        .replace(&format!("    upstream: \"{up}\""), &format!("    preserve_host: true\n    upstream: \"{up}\""));
+    let ingress = gateway(&ingress_yaml).await;
+    let ingress_addr = ingress.addr("ingress").unwrap();
+    let egress_yaml = format!(
+        r#"
+listeners: [{{ name: egress, bind: "127.0.0.1:0" }}]
+secrets:
+  shared: {{ value: "{KEY_B64}", encoding: base64 }}
+routes:
+  - name: call-host
+    listener: egress
+    sign: {{ scheme: rfc9421, keyid: site-b-1, secret: shared }}
+    preserve_host: true
+    upstream: "http://{ingress_addr}"
+"#
+    );
+    let egress = gateway(&egress_yaml).await;
+    let egress_addr = egress.addr("egress").unwrap();
+    let mut req = Req::get(egress_addr, "/_functions/siteStats");
+    req.authority = "api.partner.example".into();
+    let got = send(egress_addr, &req).await;
+    // The ingress verified `@authority` against the Host it received ...
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    // ... which is the client's, carried through both hops.
+    assert_eq!(upstream.last().headers["host"], "api.partner.example");
+}

@@ -44,6 +44,16 @@ routes:
     match: {{ path_prefix: /aws/ }}
     verify: {{ scheme: aws-sigv4, service: execute-api, region: eu-west-1, consumers: [site-b] }}
     upstream: "http://{upstream}"
+  - name: aws-presigned
+    listener: ingress
+    match: {{ path_prefix: /awsp/ }}
+    verify: {{ scheme: aws-sigv4, consumers: [site-b], service: execute-api, region: eu-west-1, presigned_reuse: true }}
+    upstream: "http://{upstream}"
+  - name: kong-x-date
+    listener: ingress
+    match: {{ path_prefix: /kongx/ }}
+    verify: {{ scheme: kong, consumers: [site-b], enforce_headers: [x-date] }}
+    upstream: "http://{upstream}"
   - name: kong
     listener: ingress
     match: {{ path_prefix: /kong/ }}
@@ -310,4 +320,60 @@ async fn kong_and_apisix_clients_migrate_without_changes() {
     let mut other_path = req.clone();
     other_path.path = "/apisix/got".into();
     assert_eq!(send(addr, &other_path).await.error_code(), "invalid_signature");
+}
+
+#[tokio::test]
+async fn presigned_urls_are_reusable_until_they_expire_only_where_the_route_allows_it() {
+    let upstream = Upstream::start().await;
+    let gw = gateway(&yaml(upstream.addr)).await;
+    let addr = gw.addr("ingress").unwrap();
+    let mut link = Req::get(addr, "/awsp/report?month=11");
+    aws_sign(&mut link, SignatureLocation::QueryParams, SystemTime::now());
+    for _ in 0..3 {
+        assert_eq!(send(addr, &link).await.status, StatusCode::OK);
+    }
+    // Past X-Amz-Expires (300 s) it stops working.
+    let mut old = Req::get(addr, "/awsp/report?month=10");
+    aws_sign(&mut old, SignatureLocation::QueryParams, SystemTime::now() - Duration::from_secs(301));
+    assert_eq!(send(addr, &old).await.error_code(), "signature_expired");
+    // Header-signed requests on the same route stay single-use.
+    let mut call = Req::get(addr, "/awsp/report");
+    aws_sign(&mut call, SignatureLocation::Headers, SystemTime::now());
+    assert_eq!(send(addr, &call).await.status, StatusCode::OK);
+    assert_eq!(send(addr, &call).await.error_code(), "replayed_request");
+    // Without the option a presigned URL works once.
+    let mut once = Req::get(addr, "/aws/report");
+    aws_sign(&mut once, SignatureLocation::QueryParams, SystemTime::now());
+    assert_eq!(send(addr, &once).await.status, StatusCode::OK);
+    assert_eq!(send(addr, &once).await.error_code(), "replayed_request");
+}
+
+#[tokio::test]
+async fn a_fresh_unsigned_date_does_not_refresh_a_stale_signed_x_date() {
+    use hmac::{KeyInit as _, Mac as _};
+    let upstream = Upstream::start().await;
+    let gw = gateway(&yaml(upstream.addr)).await;
+    let addr = gw.addr("ingress").unwrap();
+    let signed_with_x_date = |x_date: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(KONG_SECRET.as_bytes()).unwrap();
+        mac.update(format!("x-date: {x_date}\nGET /kongx/orders HTTP/1.1").as_bytes());
+        let signature = B64.encode(mac.finalize().into_bytes());
+        let mut req = Req::get(addr, "/kongx/orders");
+        req.headers.insert("x-date", x_date.parse().unwrap());
+        let auth = format!(
+            r#"hmac username="alice123", algorithm="hmac-sha256", headers="x-date request-line", signature="{signature}""#
+        );
+        req.headers.insert("authorization", auth.parse().unwrap());
+        req
+    };
+    let an_hour_ago = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
+    let mut captured = signed_with_x_date(&an_hour_ago);
+    assert_eq!(send(addr, &captured).await.error_code(), "signature_expired");
+    // The replay attempt: the same signature with a fresh, unsigned Date.
+    captured.headers.insert("date", http_date_now().parse().unwrap());
+    let got = send(addr, &captured).await;
+    assert_eq!((got.status, got.error_code().as_str()), (StatusCode::UNAUTHORIZED, "signature_expired"));
+    assert_eq!(upstream.count(), 0);
+    // A fresh signed X-Date passes.
+    assert_eq!(send(addr, &signed_with_x_date(&http_date_now())).await.status, StatusCode::OK);
 }

@@ -208,3 +208,31 @@ async fn shopify_and_timestamp_windows() {
     let missing = send(addr, &post(addr, "/slack/x", b"{}", HeaderMap::new())).await;
     assert_eq!((missing.status, missing.error_code().as_str()), (StatusCode::UNAUTHORIZED, "missing_signature"));
 }
+
+#[tokio::test]
+async fn a_stripe_route_honours_its_max_age() {
+    use hmac::{KeyInit as _, Mac as _};
+    let upstream = Upstream::start().await;
+    let yaml = format!(
+        "listeners: [{{ name: hooks, bind: \"127.0.0.1:0\" }}]\nsecrets:\n  stripe: {{ value: \"{STRIPE_NEW}\" }}\n\
+         routes:\n  - name: in\n    listener: hooks\n    \
+         verify: {{ scheme: stripe, secrets: [stripe], max_age: 60, max_ahead: 5 }}\n    \
+         upstream: \"http://{}\"\n",
+        upstream.addr
+    );
+    let gw = gateway(&yaml).await;
+    let addr = gw.addr("hooks").unwrap();
+    let delivery = |age: i64| {
+        let t = hmac_gateway::proxy::unix_now() - age;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(STRIPE_NEW.as_bytes()).unwrap();
+        mac.update(format!("{t}.{{}}").as_bytes());
+        let mut headers = HeaderMap::new();
+        let value = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
+        headers.insert("stripe-signature", value.parse().unwrap());
+        post(addr, "/x", b"{}", headers)
+    };
+    assert_eq!(send(addr, &delivery(240)).await.error_code(), "signature_expired");
+    assert_eq!(send(addr, &delivery(-30)).await.error_code(), "signature_expired", "30 s ahead, max_ahead 5");
+    assert_eq!(send(addr, &delivery(30)).await.status, StatusCode::OK);
+    assert_eq!(upstream.count(), 1);
+}

@@ -115,8 +115,10 @@ impl Scheme for Compat {
         for name in signed_dates {
             signed_at = signed_at.max(check_date(request.headers, name, now, &self.window)?);
         }
-        check_digest(request.headers, body)?;
+        // A listed header that is absent is malformed (as in RFC 9421), so
+        // the signing string comes before the body check.
         let signing_string = self.signing_string(request, keyid, &headers)?;
+        check_digest(request.headers, body)?;
         Ok(Credentials { keyid: keyid.to_owned(), algorithm, signature, signing_string, signed_at, now })
     }
 

@@ -92,6 +92,20 @@ fn kong_body_without_a_signed_digest_is_refused() {
 }
 
 #[test]
+fn digest_errors_use_the_same_codes_as_rfc9421() {
+    let k = kong();
+    // Listed but absent: malformed, like a covered RFC 9421 field that is absent.
+    let absent = signed_with_dates(&k, "date digest", &[("date", FRESH), ("digest", "SHA-256=x")]);
+    let mut absent = absent;
+    absent.remove("digest");
+    assert!(matches!(date_check(&k, &absent, NOW), Err(AuthError::Malformed(m)) if m.contains("digest")));
+    // Present, signed, and not the body's: digest_mismatch.
+    let wrong = signed_with_dates(&k, "date digest", &[("date", FRESH), ("digest", "SHA-256=AAAA")]);
+    let got = check(&k, "POST", "/p", &wrong, b"body", NOW, b"secret");
+    assert!(matches!(got, Err(AuthError::DigestMismatch(_))), "{got:?}");
+}
+
+#[test]
 fn kong_requires_target_and_date_coverage_and_refuses_sha1_by_default() {
     let only_date = headers(&[
         ("date", "Thu, 22 Jun 2017 17:15:21 GMT"),
