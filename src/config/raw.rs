@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 pub use serde_saphyr::Spanned;
 
 mod auth;
+mod keys;
 pub use auth::{
     RawSign, RawVerify, ReplayFields, SchemeName, SignFields, SignRfc9421, SignSigV4, SignWebhook, VerifyCompat,
     VerifyFields, VerifyRfc9421, VerifySigV4, VerifyTimedWebhook, VerifyUntimedWebhook,
