@@ -250,3 +250,13 @@ fn an_upstream_url_with_an_invalid_port_is_a_config_error() {
     assert_eq!((p[0].line, p[0].column), position(&yaml, "\"http://127.0.0.1:99999"));
     assert!(p[0].message.contains("ports are 1-65535"), "{}", p[0].message);
 }
+
+#[test]
+fn a_redis_url_secret_that_is_not_text_is_reported_not_dropped() {
+    // Before: the store silently stayed in memory, so replicas shared nothing.
+    let yaml = verify_yaml("echo", "", "replay: { store: redis, url_secret: binary }\nsecrets_extra: x")
+        .replace("secrets_extra: x", "")
+        .replace("secrets:\n", "secrets:\n  binary: { value: \"//79\", encoding: base64 }\n");
+    let p = problems(&yaml);
+    assert!(p.iter().any(|p| p.message.contains("not UTF-8 text, so not a redis URL")), "{p:?}");
+}

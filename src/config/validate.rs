@@ -192,7 +192,12 @@ fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> Replay
             let url = match (&replay.url, &replay.url_secret) {
                 (Some(url), None) => Some(url.value.clone()),
                 (None, Some(name)) => {
-                    lookup_secret(ctx, secrets, name).and_then(|s| String::from_utf8(s.expose().to_vec()).ok())
+                    let text = lookup_secret(ctx, secrets, name).map(|s| String::from_utf8(s.expose().to_vec()));
+                    if let Some(Err(_)) = text {
+                        // Never fall back to the memory store silently.
+                        ctx.on(name, format!("secret `{}` is not UTF-8 text, so not a redis URL", name.value));
+                    }
+                    text.and_then(Result::ok)
                 }
                 _ => {
                     ctx.on(&replay.store, "a redis replay store needs exactly one of `url` or `url_secret`");
