@@ -7,9 +7,11 @@ use tokio::io::{AsyncRead, AsyncReadExt as _};
 
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub const HEADERS: u8 = 0x1;
+pub const RST_STREAM: u8 = 0x3;
 pub const SETTINGS: u8 = 0x4;
 pub const PING: u8 = 0x6;
 pub const GOAWAY: u8 = 0x7;
+pub const CONTINUATION: u8 = 0x9;
 pub const END_STREAM: u8 = 0x1;
 pub const END_HEADERS: u8 = 0x4;
 
@@ -90,6 +92,8 @@ pub struct Seen {
     pub frames: Vec<u8>,
     /// Time from the start of the read until a GOAWAY arrived.
     pub goaway_after: Option<Duration>,
+    /// The first GOAWAY's error code.
+    pub goaway_error: Option<u32>,
     /// Time from the start of the read until EOF or reset; `None` when the
     /// connection was still open at the limit.
     pub closed_after: Option<Duration>,
@@ -113,17 +117,30 @@ pub async fn read_until_closed<S: AsyncRead + Unpin>(stream: &mut S, limit: Dura
             goaway_after = Some(started.elapsed());
         }
     };
-    Seen { frames: frame_types(&buf), goaway_after, closed_after }
+    let goaway_error = goaway_error(&buf);
+    Seen { frames: frame_types(&buf), goaway_after, goaway_error, closed_after }
 }
 
-/// The types of the complete frames in `bytes` (server to client).
-pub fn frame_types(bytes: &[u8]) -> Vec<u8> {
-    let mut types = Vec::new();
+/// The frames in `bytes` (server to client): type and payload, the last
+/// one possibly cut short.
+pub fn frames(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
     let mut at = 0;
     while bytes.len() >= at + 9 {
         let len = usize::from(bytes[at]) << 16 | usize::from(bytes[at + 1]) << 8 | usize::from(bytes[at + 2]);
-        types.push(bytes[at + 3]);
+        out.push((bytes[at + 3], &bytes[(at + 9).min(bytes.len())..(at + 9 + len).min(bytes.len())]));
         at += 9 + len;
     }
-    types
+    out
+}
+
+/// The types of the frames in `bytes`.
+pub fn frame_types(bytes: &[u8]) -> Vec<u8> {
+    frames(bytes).into_iter().map(|(kind, _)| kind).collect()
+}
+
+/// The error code of the first complete GOAWAY in `bytes`.
+pub fn goaway_error(bytes: &[u8]) -> Option<u32> {
+    let (_, payload) = frames(bytes).into_iter().find(|(kind, p)| *kind == GOAWAY && p.len() >= 8)?;
+    Some(u32::from_be_bytes(payload[4..8].try_into().unwrap()))
 }
