@@ -125,7 +125,8 @@ impl Activity {
     /// Resolves when the connection has outstayed its welcome.
     pub async fn expired(&self, limits: Limits) -> Expiry {
         loop {
-            // Register before reading the state, so a change in between wakes us.
+            // notify_one keeps a permit when nobody waits yet, so a change
+            // between reading the state and waiting still wakes us.
             let notified = self.wake.notified();
             match self.deadline(limits) {
                 Some((at, why)) if at <= Instant::now() => return why,
