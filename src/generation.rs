@@ -76,6 +76,10 @@ fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(100)
+        // Pings find a dead peer that still holds streams; idle and stalled
+        // connections are the watchdog's (server::h2conn).
+        .keep_alive_interval(timeouts.h2_keepalive_interval)
+        .keep_alive_timeout(timeouts.h2_keepalive_timeout)
         .max_header_list_size(u32::try_from(head_bytes).unwrap_or(u32::MAX));
     builder
 }

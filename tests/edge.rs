@@ -6,53 +6,18 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::tls::{Pki, pki, temp_dir, tls_yaml};
 use common::*;
 use http::{HeaderValue, Request, StatusCode, Version};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("hmacgw-{tag}-{}", hmac_gateway::proxy::fresh_nonce().unwrap().replace(['-', '_'], "x")));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A CA that signs one leaf; files are written as PEM under `dir`.
-struct Pki {
-    ca_pem: PathBuf,
-    cert_pem: PathBuf,
-    key_pem: PathBuf,
-    leaf_der: rustls::pki_types::CertificateDer<'static>,
-    leaf_key: Vec<u8>,
-}
-
-fn pki(dir: &Path, name: &str, sans: Vec<String>) -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(sans).unwrap().signed_by(&key, &ca).unwrap();
-    let p = |f: &str| dir.join(format!("{name}-{f}.pem"));
-    std::fs::write(p("ca"), ca.pem()).unwrap();
-    std::fs::write(p("cert"), leaf.pem()).unwrap();
-    std::fs::write(p("key"), key.serialize_pem()).unwrap();
-    Pki {
-        ca_pem: p("ca"),
-        cert_pem: p("cert"),
-        key_pem: p("key"),
-        leaf_der: leaf.der().clone(),
-        leaf_key: key.serialize_der(),
-    }
-}
 
 fn tls_client(
     ca: &Path,
@@ -83,18 +48,6 @@ fn tls_client(
     Client::builder(TokioExecutor::new()).build(https)
 }
 
-fn tls_yaml(upstream: SocketAddr, server: &Pki, client_ca: Option<&Path>) -> String {
-    let client_ca = client_ca.map(|p| format!(", client_ca: \"{}\"", p.display())).unwrap_or_default();
-    verify_yaml(&format!("http://{upstream}"), "", "").replace(
-        r#"  - { name: ingress, bind: "127.0.0.1:0" }"#,
-        &format!(
-            r#"  - {{ name: ingress, bind: "127.0.0.1:0", tls: {{ cert: "{}", key: "{}"{client_ca} }} }}"#,
-            server.cert_pem.display(),
-            server.key_pem.display()
-        ),
-    )
-}
-
 async fn https_get(
     client: &Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>,
     addr: SocketAddr,
@@ -112,7 +65,7 @@ async fn tls_listener_serves_h2_and_marks_proto_https() {
     let dir = temp_dir("tls");
     let server = pki(&dir, "server", vec!["127.0.0.1".into(), "localhost".into()]);
     let upstream = Upstream::start().await;
-    let gw = gateway(&tls_yaml(upstream.addr, &server, None)).await;
+    let gw = gateway(&tls_yaml(upstream.addr, &server, None, "")).await;
     let addr = gw.addr("ingress").unwrap();
     let (status, version) = https_get(&tls_client(&server.ca_pem, None), addr).await.unwrap();
     assert_eq!((status, version), (StatusCode::OK, Version::HTTP_2));
@@ -131,7 +84,7 @@ async fn a_renewed_certificate_is_served_after_a_reload() {
     let dir = temp_dir("renew");
     let old = pki(&dir, "server", vec!["127.0.0.1".into()]);
     let upstream = Upstream::start().await;
-    let yaml = tls_yaml(upstream.addr, &old, None);
+    let yaml = tls_yaml(upstream.addr, &old, None, "");
     let gw = gateway(&yaml).await;
     let addr = gw.addr("ingress").unwrap();
     assert!(https_get(&tls_client(&old.ca_pem, None), addr).await.is_ok());
@@ -155,7 +108,7 @@ async fn mtls_listener_requires_a_client_certificate_from_its_ca() {
     let client_id = pki(&dir, "client", vec!["site-b.example".into()]);
     let stranger = pki(&dir, "stranger", vec!["site-x.example".into()]);
     let upstream = Upstream::start().await;
-    let gw = gateway(&tls_yaml(upstream.addr, &server, Some(&client_id.ca_pem))).await;
+    let gw = gateway(&tls_yaml(upstream.addr, &server, Some(&client_id.ca_pem), "")).await;
     let addr = gw.addr("ingress").unwrap();
     let ok = https_get(&tls_client(&server.ca_pem, Some(&client_id)), addr).await;
     assert_eq!(ok.unwrap().0, StatusCode::OK);

@@ -146,3 +146,54 @@ async fn request_trailers_are_dropped_never_merged() {
     assert!(!seen.headers.contains_key("x-late"));
     assert!(!seen.headers.contains_key("trailer"));
 }
+
+/// An upstream that answers every connection with `reply`, then closes.
+async fn scripted_upstream(reply: &'static [u8]) -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(reply).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// RFC 9112 section 6.1: a response with both Transfer-Encoding and
+/// Content-Length must not reach the client with that Content-Length, which
+/// would cut the chunked body short and still look complete.
+#[tokio::test]
+async fn a_response_with_te_and_cl_is_delivered_whole_without_the_cl() {
+    for (name, reply) in [
+        (
+            "CL.TE",
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n"
+                [..],
+        ),
+        (
+            "TE.CL",
+            &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\nb\r\nhello world\r\n0\r\n\r\n"
+                [..],
+        ),
+    ] {
+        let up = scripted_upstream(reply).await;
+        let gw = gateway(&verify_yaml(&format!("http://{up}"), "", "")).await;
+        let addr = gw.addr("ingress").unwrap();
+        let req = signed(Req::get(addr, "/_functions/x"));
+        let head =
+            format!("GET /_functions/x HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n{}\r\n", header_lines(&req));
+        let (response, closed) = raw(addr, head.as_bytes()).await;
+        assert!(closed, "{name}: {response}");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{name}: {response}");
+        assert!(!head.to_ascii_lowercase().contains("content-length: 5"), "{name}: {response}");
+        let whole = body == "hello world" || body.contains("\r\nhello world\r\n0\r\n\r\n");
+        assert!(whole, "{name}: body cut short: {response:?}");
+    }
+}

@@ -261,6 +261,13 @@ pub struct Timeouts {
     pub upstream_connect: Duration,
     pub upstream_response: Duration,
     pub shutdown_grace: Duration,
+    /// An HTTP/2 connection with no open stream is sent GOAWAY and closed
+    /// after this long (before its first stream: after `header_read`).
+    pub h2_idle: Duration,
+    /// How often an HTTP/2 connection is pinged when nothing arrives...
+    pub h2_keepalive_interval: Duration,
+    /// ...and how long the peer has to answer before it is closed.
+    pub h2_keepalive_timeout: Duration,
 }
 
 impl Default for Timeouts {
@@ -273,6 +280,9 @@ impl Default for Timeouts {
             upstream_connect: Duration::from_secs(2),
             upstream_response: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(30),
+            h2_idle: Duration::from_secs(60),
+            h2_keepalive_interval: Duration::from_secs(20),
+            h2_keepalive_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -155,6 +155,9 @@ pub struct RawTimeouts {
     pub upstream_connect: Option<Spanned<DurationSpec>>,
     pub upstream_response: Option<Spanned<DurationSpec>>,
     pub shutdown_grace: Option<Spanned<DurationSpec>>,
+    pub h2_idle: Option<Spanned<DurationSpec>>,
+    pub h2_keepalive_interval: Option<Spanned<DurationSpec>>,
+    pub h2_keepalive_timeout: Option<Spanned<DurationSpec>>,
 }
 
 /// Per-route overrides of the global timeouts.

@@ -290,6 +290,9 @@ fn build_timeouts(ctx: &mut Ctx<'_>, raw: Option<&RawTimeouts>) -> Timeouts {
         (&raw.upstream_connect, &mut t.upstream_connect),
         (&raw.upstream_response, &mut t.upstream_response),
         (&raw.shutdown_grace, &mut t.shutdown_grace),
+        (&raw.h2_idle, &mut t.h2_idle),
+        (&raw.h2_keepalive_interval, &mut t.h2_keepalive_interval),
+        (&raw.h2_keepalive_timeout, &mut t.h2_keepalive_timeout),
     ];
     for (value, slot) in fields {
         if let Some(v) = value {

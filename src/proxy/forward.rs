@@ -97,6 +97,8 @@ impl Ctx<'_> {
                     return Ok(Response::from_parts(head, ProxyBody::full(Bytes::new())));
                 }
                 let (mut head, incoming) = response.into_parts();
+                // Before hop-by-hop stripping removes the Transfer-Encoding it keys on.
+                headers::drop_length_beside_transfer_encoding(&mut head.headers);
                 headers::strip_hop_by_hop(&mut head.headers);
                 Ok(Response::from_parts(head, ProxyBody::Upstream(incoming)))
             }

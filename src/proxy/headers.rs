@@ -49,6 +49,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
+/// RFC 9112 section 6.1: a message with Transfer-Encoding has no valid
+/// Content-Length, and an intermediary must remove it. hyper's client reads
+/// such an upstream response as chunked but leaves Content-Length in the
+/// headers; forwarded as is, hyper's server would cut the body at that
+/// length and the client would see a short body that looks complete.
+/// Without it the body is re-framed (chunked on HTTP/1.1) and sent whole.
+pub fn drop_length_beside_transfer_encoding(headers: &mut HeaderMap) {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+}
+
 /// Drops client-sent copies of the identity headers, including spellings an
 /// upstream framework may fold into the same name (`X_Consumer_ID`).
 pub fn strip_identity_spoofs(headers: &mut HeaderMap) {
@@ -105,6 +117,18 @@ mod tests {
         strip_hop_by_hop(&mut h);
         let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["x-kept"]);
+    }
+
+    #[test]
+    fn content_length_goes_only_when_transfer_encoding_is_there() {
+        let mut h = HeaderMap::new();
+        h.insert("content-length", "5".parse().expect("v"));
+        drop_length_beside_transfer_encoding(&mut h);
+        assert_eq!(h["content-length"], "5");
+        h.insert("transfer-encoding", "chunked".parse().expect("v"));
+        drop_length_beside_transfer_encoding(&mut h);
+        assert!(!h.contains_key("content-length"));
+        assert_eq!(h["transfer-encoding"], "chunked");
     }
 
     #[test]

@@ -1,7 +1,11 @@
-//! In-process nonce store: sharded maps with expiry queues.
+//! In-process nonce store: sharded maps with expiry heaps, and one global
+//! count of live entries so that `capacity` bounds the whole store (a
+//! per-shard share would refuse requests long before the store is full).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Claim, Fingerprint, ReplayError, fingerprint};
@@ -11,46 +15,54 @@ const SHARDS: usize = 16;
 #[derive(Debug)]
 pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
-    capacity_per_shard: usize,
+    capacity: usize,
+    /// Entries held across all shards. Only a claim that reserved a slot
+    /// below `capacity` inserts, so this never exceeds it.
+    live: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
 struct Shard {
     expiry: HashMap<Fingerprint, Instant>,
-    /// Insertion order; front entries expire first when TTLs are equal.
-    queue: VecDeque<(Instant, Fingerprint)>,
+    /// Earliest expiry first, so purging touches only what has expired.
+    heap: BinaryHeap<Reverse<(Instant, Fingerprint)>>,
 }
 
 impl MemoryStore {
     pub fn new(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            capacity_per_shard: capacity.div_ceil(SHARDS).max(1),
+            capacity: capacity.max(1),
+            live: AtomicUsize::new(0),
         }
     }
 
     pub fn claim(&self, keyid: &str, nonce: &str, ttl: Duration) -> Result<Claim, ReplayError> {
         let fp = fingerprint(keyid, nonce);
+        let index = usize::from(fp[0]) % SHARDS;
         let now = Instant::now();
-        let shard = &self.shards[usize::from(fp[0]) % SHARDS];
-        // A poisoned lock only means another request panicked mid-insert;
-        // the map itself is still consistent.
-        let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-        shard.purge_expired(now);
-        if let Some(expiry) = shard.expiry.get(&fp)
-            && *expiry > now
-        {
+        let mut shard = self.lock(index);
+        self.purge(&mut shard, now);
+        if shard.expiry.contains_key(&fp) {
             return Ok(Claim::Replayed);
         }
-        if shard.expiry.len() >= self.capacity_per_shard {
-            shard.expiry.retain(|_, expiry| *expiry > now);
-            if shard.expiry.len() >= self.capacity_per_shard {
-                return Err(ReplayError::Full(self.capacity_per_shard * SHARDS));
+        if !self.reserve() {
+            // Expired entries in other shards may still count: purge them all,
+            // one lock at a time (never two at once, so no lock order to
+            // get wrong), then look again.
+            drop(shard);
+            self.purge_all(now);
+            shard = self.lock(index);
+            if shard.expiry.contains_key(&fp) {
+                return Ok(Claim::Replayed);
+            }
+            if !self.reserve() {
+                return Err(ReplayError::Full(self.capacity));
             }
         }
         let expiry = now + ttl;
         shard.expiry.insert(fp, expiry);
-        shard.queue.push_back((expiry, fp));
+        shard.heap.push(Reverse((expiry, fp)));
         Ok(Claim::Fresh)
     }
 
@@ -62,27 +74,52 @@ impl MemoryStore {
     }
 
     pub fn live_entries(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).expiry.len()).sum()
+        self.live.load(Ordering::Acquire)
+    }
+
+    fn lock(&self, index: usize) -> MutexGuard<'_, Shard> {
+        // A poisoned lock only means another request panicked mid-insert;
+        // the map itself is still consistent.
+        self.shards[index].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes one slot below `capacity`; false when the store is full.
+    fn reserve(&self) -> bool {
+        self.live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.capacity).then_some(n + 1)).is_ok()
+    }
+
+    fn purge(&self, shard: &mut Shard, now: Instant) {
+        let removed = shard.purge_expired(now);
+        if removed > 0 {
+            self.live.fetch_sub(removed, Ordering::AcqRel);
+        }
+    }
+
+    fn purge_all(&self, now: Instant) {
+        for index in 0..SHARDS {
+            let mut shard = self.lock(index);
+            self.purge(&mut shard, now);
+        }
     }
 }
 
 impl Shard {
-    fn purge_expired(&mut self, now: Instant) {
-        while let Some((expiry, fp)) = self.queue.front().copied() {
+    /// Removes every entry whose expiry has passed; returns how many.
+    fn purge_expired(&mut self, now: Instant) -> usize {
+        let mut removed = 0;
+        while let Some(Reverse((expiry, fp))) = self.heap.peek().copied() {
             if expiry > now {
                 break;
             }
-            self.queue.pop_front();
-            // Only remove if the map entry is this one (not re-inserted later).
+            self.heap.pop();
+            // Each map entry has exactly one heap entry; check anyway, so a
+            // mismatch can never remove a live entry.
             if self.expiry.get(&fp) == Some(&expiry) {
                 self.expiry.remove(&fp);
+                removed += 1;
             }
         }
-        // The queue may hold entries already dropped by `retain`; keep it bounded.
-        if self.queue.len() > self.expiry.len().saturating_mul(2) + 64 {
-            let map = &self.expiry;
-            self.queue.retain(|(expiry, fp)| map.get(fp) == Some(expiry));
-        }
+        removed
     }
 }
 
@@ -116,11 +153,12 @@ mod tests {
         assert_eq!(store.claim("k", "n", short), Ok(Claim::Fresh));
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(store.claim("k", "n", short), Ok(Claim::Fresh));
+        assert_eq!(store.live_entries(), 1);
     }
 
     #[test]
     fn full_store_fails_closed_instead_of_evicting() {
-        let store = MemoryStore::new(SHARDS); // one live entry per shard
+        let store = MemoryStore::new(SHARDS);
         let mut full = None;
         for i in 0..1000 {
             match store.claim("k", &format!("n{i}"), TTL) {
@@ -135,6 +173,55 @@ mod tests {
         assert!(matches!(full, Some(ReplayError::Full(_))));
         // Everything admitted so far is still remembered.
         assert_eq!(store.claim("k", "n0", TTL), Ok(Claim::Replayed));
+    }
+
+    /// The capacity bounds the whole store, not a per-shard share of it.
+    #[test]
+    fn capacity_admits_exactly_that_many_live_entries() {
+        for capacity in [1, 15, 16, 17, 1000, 4096] {
+            let store = MemoryStore::new(capacity);
+            let admitted = (0..capacity * 2)
+                .take_while(|i| store.claim("k", &format!("c{capacity}n{i}"), TTL) == Ok(Claim::Fresh))
+                .count();
+            assert_eq!(admitted, capacity, "capacity {capacity}");
+            assert_eq!(store.live_entries(), capacity, "capacity {capacity}");
+            assert_eq!(store.claim("k", "one more", TTL), Err(ReplayError::Full(capacity)));
+            assert_eq!(store.live_entries(), capacity, "capacity {capacity}");
+        }
+    }
+
+    /// Expired entries anywhere in the store make room, whichever shard the
+    /// next nonce lands in.
+    #[test]
+    fn expired_entries_in_other_shards_make_room() {
+        let store = MemoryStore::new(64);
+        let short = Duration::from_millis(30);
+        for i in 0..64 {
+            assert_eq!(store.claim("k", &format!("short{i}"), short), Ok(Claim::Fresh));
+        }
+        assert!(store.claim("k", "early", TTL).is_err());
+        std::thread::sleep(Duration::from_millis(60));
+        for i in 0..64 {
+            assert_eq!(store.claim("k", &format!("long{i}"), TTL), Ok(Claim::Fresh), "{i}");
+        }
+        assert_eq!(store.live_entries(), 64);
+        assert!(store.claim("k", "late", TTL).is_err());
+    }
+
+    #[test]
+    fn concurrent_claims_never_exceed_the_capacity() {
+        let store = std::sync::Arc::new(MemoryStore::new(1000));
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..400).filter(|i| store.claim("k", &format!("t{t}n{i}"), TTL) == Ok(Claim::Fresh)).count()
+                })
+            })
+            .collect();
+        let fresh: usize = handles.into_iter().map(|h| h.join().expect("thread")).sum();
+        assert_eq!(fresh, 1000);
+        assert_eq!(store.live_entries(), 1000);
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! closes listeners; shutdown drains in-flight requests.
 
 mod accept;
+mod frames;
+mod h2conn;
 mod listeners;
+mod sniff;
 mod worker;
 
 use std::net::SocketAddr;

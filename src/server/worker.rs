@@ -4,15 +4,19 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio_rustls::server::TlsStream;
 
+use super::h2conn::{Activity, Expiry, Limits, Tracked, Watched};
 use super::signalled;
-use crate::proxy::{Conn, Proxy};
+use super::sniff::{Protocol, first_bytes, sniff_protocol};
+use crate::proxy::{Conn, Proxy, ProxyBody};
 
 /// A connection on its way from an accept loop to a worker.
 pub(super) struct Accepted {
@@ -61,9 +65,9 @@ impl Worker {
         };
         let tls = generation.tls_acceptor(index);
         let (h1, h2) = (generation.http1.clone(), generation.http2.clone());
-        // A silent new connection gets as long as a slow request head would.
         let timeouts = &generation.config.timeouts;
-        let (handshake_timeout, sniff_timeout) = (timeouts.tls_handshake, timeouts.header_read);
+        let handshake_timeout = timeouts.tls_handshake;
+        let limits = Limits { header_read: timeouts.header_read, idle: timeouts.h2_idle };
         drop(generation);
         let stream = match tokio::net::TcpStream::from_std(stream) {
             Ok(s) => s,
@@ -72,28 +76,16 @@ impl Worker {
         let _ = stream.set_nodelay(true);
         conn.https = tls.is_some();
         let peer = conn.peer;
-        let proxy = self.proxy.clone();
-        let conn = Arc::new(conn);
-        let service = service_fn(move |request| {
-            let (proxy, conn) = (proxy.clone(), conn.clone());
-            async move { Ok::<_, Infallible>(proxy.serve(&conn, request).await) }
-        });
+        let handler = Handler { proxy: self.proxy.clone(), conn: Arc::new(conn) };
         let drain = self.drain.clone();
         let open = self.proxy.shared().metrics().open_connections.clone();
         open.inc();
         tokio::spawn(async move {
+            let http = Http { h1: &h1, h2: &h2, handler, closing, peer, limits };
             match tls {
-                None => match sniff_protocol(&stream, sniff_timeout).await {
-                    Some(Protocol::Http2) => serve_io(&h2, TokioIo::new(stream), service, closing, peer).await,
-                    Some(Protocol::Http1) => serve_io(&h1, TokioIo::new(stream), service, closing, peer).await,
-                    None => tracing::debug!(%peer, "no request bytes in time; closed"),
-                },
+                None => http.serve_cleartext(stream).await,
                 Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => {
-                        let h2_negotiated = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                        let builder = if h2_negotiated { &h2 } else { &h1 };
-                        serve_io(builder, TokioIo::new(tls_stream), service, closing, peer).await;
-                    }
+                    Ok(Ok(tls_stream)) => http.serve_tls(tls_stream).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
@@ -104,65 +96,101 @@ impl Worker {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Http1,
-    Http2,
+/// Builds each connection's service: every request goes to the proxy.
+#[derive(Clone)]
+struct Handler {
+    proxy: Arc<Proxy>,
+    conn: Arc<Conn>,
 }
 
-/// Tells HTTP/1 from h2c (prior knowledge) by peeking at the first bytes,
-/// within `timeout`; `None` when the client sends nothing useful in time.
-async fn sniff_protocol(stream: &tokio::net::TcpStream, timeout: Duration) -> Option<Protocol> {
-    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut buf = [0u8; PREFACE.len()];
-    loop {
-        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await.ok()?.ok()?;
-        if n == 0 {
-            return None;
-        }
-        if !PREFACE.starts_with(&buf[..n]) {
-            return Some(Protocol::Http1);
-        }
-        if n == PREFACE.len() {
-            return Some(Protocol::Http2);
-        }
-        // A partial preface: wait for more without spinning.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if tokio::time::Instant::now() >= deadline {
-            return None;
-        }
+impl Handler {
+    async fn call(self, request: http::Request<Incoming>) -> Result<http::Response<ProxyBody>, Infallible> {
+        Ok(self.proxy.serve(&self.conn, request).await)
     }
 }
 
-/// Serves one connection until it ends, or drains it on shutdown.
-async fn serve_io<I, S>(
-    builder: &auto::Builder<TokioExecutor>,
-    io: I,
-    service: S,
-    mut closing: watch::Receiver<bool>,
+/// One connection on its way to hyper, once the gateway knows its protocol.
+struct Http<'a> {
+    h1: &'a auto::Builder<TokioExecutor>,
+    h2: &'a auto::Builder<TokioExecutor>,
+    handler: Handler,
+    closing: watch::Receiver<bool>,
     peer: std::net::SocketAddr,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<crate::proxy::ProxyBody>,
-            Error = Infallible,
-        > + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let connection = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        _ = signalled(&mut closing) => {
-            // Finish the request in flight, refuse keep-alive, send GOAWAY.
-            connection.as_mut().graceful_shutdown();
-            connection.await
+    limits: Limits,
+}
+
+impl Http<'_> {
+    async fn serve_cleartext(self, stream: tokio::net::TcpStream) {
+        match sniff_protocol(&stream, self.limits.header_read).await {
+            Some(Protocol::Http2) => self.serve_h2(stream).await,
+            Some(Protocol::Http1) => self.serve_h1(stream).await,
+            None => tracing::debug!(peer = %self.peer, "no request bytes in time; closed"),
         }
-    };
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+
+    /// ALPN picks the protocol; HTTP/1 still has to send its first bytes
+    /// within `header_read`, as on cleartext.
+    async fn serve_tls(self, stream: TlsStream<tokio::net::TcpStream>) {
+        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+            return self.serve_h2(stream).await;
+        }
+        match first_bytes(stream, self.limits.header_read).await {
+            Some(stream) => self.serve_h1(stream).await,
+            None => tracing::debug!(peer = %self.peer, "no request bytes in time after the TLS handshake; closed"),
+        }
+    }
+
+    /// hyper's own header timer covers HTTP/1 from the first bytes on.
+    async fn serve_h1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(mut self, stream: S) {
+        let handler = self.handler.clone();
+        let service = service_fn(move |request| handler.clone().call(request));
+        let connection = self.h1.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        tokio::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            _ = signalled(&mut self.closing) => {
+                // Finish the request in flight, refuse keep-alive.
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        self.log_end(result);
+    }
+
+    /// HTTP/2 under the connection watchdog (see `h2conn`).
+    async fn serve_h2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(mut self, stream: S) {
+        let activity = Activity::new();
+        let io = TokioIo::new(Watched::new(stream, activity.clone()));
+        let (handler, streams) = (self.handler.clone(), activity.clone());
+        let service = service_fn(move |request| {
+            let guard = streams.stream_started();
+            let response = handler.clone().call(request);
+            async move { response.await.map(|r| r.map(|body| Tracked::new(body, guard))) }
+        });
+        let connection = self.h2.serve_connection_with_upgrades(io, service);
+        tokio::pin!(connection);
+        let why = tokio::select! {
+            result = connection.as_mut() => return self.log_end(result),
+            _ = signalled(&mut self.closing) => "listener closing",
+            expiry = activity.expired(self.limits) => match expiry {
+                Expiry::NoRequest => "no request within header_read",
+                Expiry::Idle => "idle for h2_idle",
+                Expiry::HeaderBlock => "header block not completed within header_read",
+            },
+        };
+        tracing::debug!(peer = %self.peer, why, "HTTP/2 connection sent GOAWAY");
+        // GOAWAY: streams in flight may finish; then close, even if the peer
+        // never answers hyper's shutdown PING.
+        connection.as_mut().graceful_shutdown();
+        tokio::select! {
+            result = connection.as_mut() => self.log_end(result),
+            _ = activity.drained(self.limits) => tracing::debug!(peer = %self.peer, "HTTP/2 connection closed after GOAWAY"),
+        }
+    }
+
+    fn log_end(&self, result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+        if let Err(e) = result {
+            tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+        }
     }
 }

@@ -2,6 +2,9 @@
 //! ports, a client, and a signer built on the library's own RFC 9421 code.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod h2;
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

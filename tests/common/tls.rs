@@ -1,0 +1,87 @@
+//! Test PKI (rcgen) and TLS helpers for listener tests.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+use super::verify_yaml;
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("hmacgw-{tag}-{}", hmac_gateway::proxy::fresh_nonce().unwrap().replace(['-', '_'], "x")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A CA that signs one leaf; files are written as PEM under `dir`.
+pub struct Pki {
+    pub ca_pem: PathBuf,
+    pub cert_pem: PathBuf,
+    pub key_pem: PathBuf,
+    pub leaf_der: rustls::pki_types::CertificateDer<'static>,
+    pub leaf_key: Vec<u8>,
+}
+
+pub fn pki(dir: &Path, name: &str, sans: Vec<String>) -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(sans).unwrap().signed_by(&key, &ca).unwrap();
+    let p = |f: &str| dir.join(format!("{name}-{f}.pem"));
+    std::fs::write(p("ca"), ca.pem()).unwrap();
+    std::fs::write(p("cert"), leaf.pem()).unwrap();
+    std::fs::write(p("key"), key.serialize_pem()).unwrap();
+    Pki {
+        ca_pem: p("ca"),
+        cert_pem: p("cert"),
+        key_pem: p("key"),
+        leaf_der: leaf.der().clone(),
+        leaf_key: key.serialize_der(),
+    }
+}
+
+/// `verify_yaml` with the `ingress` listener terminating TLS with `server`'s
+/// certificate (and requiring client certificates from `client_ca`).
+pub fn tls_yaml(upstream: SocketAddr, server: &Pki, client_ca: Option<&Path>, extra_top: &str) -> String {
+    let client_ca = client_ca.map(|p| format!(", client_ca: \"{}\"", p.display())).unwrap_or_default();
+    verify_yaml(&format!("http://{upstream}"), "", extra_top).replace(
+        r#"  - { name: ingress, bind: "127.0.0.1:0" }"#,
+        &format!(
+            r#"  - {{ name: ingress, bind: "127.0.0.1:0", tls: {{ cert: "{}", key: "{}"{client_ca} }} }}"#,
+            server.cert_pem.display(),
+            server.key_pem.display()
+        ),
+    )
+}
+
+/// rustls client config trusting only `ca`, offering `alpn` (may be empty).
+pub fn client_config(ca: &Path, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// A raw TLS connection to `addr` (certificate name 127.0.0.1), handshake
+/// completed, nothing sent yet.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    ca: &Path,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(ca, alpn)));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
