@@ -67,10 +67,14 @@ impl MemoryStore {
     }
 
     /// Forgets (keyid, nonce); its queue entry is dropped when it expires.
+    /// Forgets (keyid, nonce) and frees its slot; its heap entry no longer
+    /// matches the map and is skipped when it comes due.
     pub fn release(&self, keyid: &str, nonce: &str) {
         let fp = fingerprint(keyid, nonce);
-        let mut shard = self.shards[usize::from(fp[0]) % SHARDS].lock().unwrap_or_else(|p| p.into_inner());
-        shard.expiry.remove(&fp);
+        let mut shard = self.lock(usize::from(fp[0]) % SHARDS);
+        if shard.expiry.remove(&fp).is_some() {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     pub fn live_entries(&self) -> usize {
@@ -235,6 +239,12 @@ mod tests {
         // Releasing what was never claimed changes nothing else.
         store.release("k", "other");
         assert_eq!(store.claim("k", "n", TTL), Ok(Claim::Replayed));
+        assert_eq!(store.live_entries(), 1);
+        // A released slot counts against the capacity no more.
+        let full = MemoryStore::new(1);
+        assert_eq!(full.claim("k", "a", TTL), Ok(Claim::Fresh));
+        full.release("k", "a");
+        assert_eq!(full.claim("k", "b", TTL), Ok(Claim::Fresh));
     }
 
     #[test]
