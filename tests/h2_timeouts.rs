@@ -131,3 +131,45 @@ async fn a_peer_that_ignores_pings_while_holding_a_stream_is_closed() {
     assert!(closed < Duration::from_millis(2500), "closed after {closed:?}");
     assert_eq!(upstream.count(), 1, "the stream should have reached the upstream");
 }
+
+/// An upstream that streams its body slowly: ten 1000-byte chunks, 300 ms apart.
+async fn trickling_upstream() -> SocketAddr {
+    use tokio::io::AsyncReadExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let Ok((mut stream, _)) = listener.accept().await else { return };
+        let mut head = [0u8; 4096];
+        let _ = stream.read(&mut head).await;
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n").await;
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let chunk = format!("3e8\r\n{}\r\n", "x".repeat(1000));
+            if stream.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+    });
+    addr
+}
+
+/// A response still streaming keeps its stream open: neither `h2_idle` nor
+/// `header_read` may cut it.
+#[tokio::test]
+async fn a_response_body_still_streaming_keeps_its_stream_open() {
+    use http_body_util::BodyExt as _;
+    let upstream = trickling_upstream().await;
+    let yaml = verify_yaml(&format!("http://{upstream}"), "", "timeouts: { header_read: 300ms, h2_idle: 300ms }");
+    let gw = gateway(&yaml).await;
+    let addr = gw.addr("ingress").unwrap();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
+    let req = signed(Req::get(addr, "/_functions/stream"));
+    let mut request =
+        Request::builder().uri(format!("http://{addr}/_functions/stream")).body(Full::new(Bytes::new())).unwrap();
+    *request.headers_mut() = req.headers;
+    let response = tokio::time::timeout(Duration::from_secs(5), client.request(request)).await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = tokio::time::timeout(Duration::from_secs(10), response.into_body().collect()).await.unwrap();
+    assert_eq!(body.unwrap().to_bytes().len(), 10_000, "the body was cut while streaming");
+}

@@ -24,12 +24,17 @@ async fn a_tls_client_silent_after_the_handshake_is_closed_at_header_read() {
     let gw = gateway(&tls_yaml(upstream.addr, &server, None, "timeouts: { header_read: 1s }")).await;
     let addr = gw.addr("ingress").unwrap();
     let preface = h2::preface_and_settings();
-    let cases: [Case; 5] = [
+    // HTTP/2 without ALPN, stalled mid header block: must not escape the h2 watchdog.
+    let block = h2::get_block("127.0.0.1", "/_functions/x");
+    let stalled = [preface.clone(), h2::frame(h2::HEADERS, 0, 1, &block[..block.len() / 2])].concat();
+    let cases: [Case; 7] = [
         ("http/1.1, nothing sent", &[b"http/1.1"], b""),
         ("no ALPN, nothing sent", &[], b""),
         ("http/1.1, part of an h2 preface", &[b"http/1.1"], &h2::PREFACE[..16]),
         ("h2, nothing sent", &[b"h2"], b""),
         ("h2, preface and SETTINGS only", &[b"h2"], &preface),
+        ("no ALPN, h2 preface and a stalled header block", &[], &stalled),
+        ("http/1.1, h2 preface and a stalled header block", &[b"http/1.1"], &stalled),
     ];
     let mut watchers = Vec::new();
     for (name, alpn, bytes) in cases {

@@ -66,14 +66,18 @@ impl MemoryStore {
         Ok(Claim::Fresh)
     }
 
-    /// Forgets (keyid, nonce); its queue entry is dropped when it expires.
-    /// Forgets (keyid, nonce) and frees its slot; its heap entry no longer
-    /// matches the map and is skipped when it comes due.
+    /// Forgets (keyid, nonce) and frees its slot. Its heap entry no longer
+    /// matches the map and is skipped when it comes due; released entries
+    /// are pruned early so the heap stays bounded by the capacity too.
     pub fn release(&self, keyid: &str, nonce: &str) {
         let fp = fingerprint(keyid, nonce);
         let mut shard = self.lock(usize::from(fp[0]) % SHARDS);
         if shard.expiry.remove(&fp).is_some() {
             self.live.fetch_sub(1, Ordering::AcqRel);
+        }
+        if shard.heap.len() > shard.expiry.len().saturating_mul(2) + 64 {
+            let Shard { expiry, heap } = &mut *shard;
+            heap.retain(|Reverse((at, fp))| expiry.get(fp) == Some(at));
         }
     }
 
@@ -245,6 +249,14 @@ mod tests {
         assert_eq!(full.claim("k", "a", TTL), Ok(Claim::Fresh));
         full.release("k", "a");
         assert_eq!(full.claim("k", "b", TTL), Ok(Claim::Fresh));
+        // Claims released over and over do not pile up in the expiry heaps.
+        for i in 0..10_000 {
+            let nonce = format!("r{i}");
+            assert_eq!(store.claim("k", &nonce, TTL), Ok(Claim::Fresh));
+            store.release("k", &nonce);
+        }
+        let held: usize = store.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).heap.len()).sum();
+        assert!(held <= 16 * (2 * 1 + 64 + 1), "{held} heap entries for 1 live entry");
     }
 
     #[test]

@@ -108,18 +108,19 @@ impl Activity {
     /// The next moment the watchdog must act, and why; `None` while streams
     /// are open and no header block is.
     fn deadline(&self, limits: Limits) -> Option<(Instant, Expiry)> {
-        let block = self.block_deadline(limits).map(|at| (at, Expiry::HeaderBlock));
-        let idle = (self.open.load(Ordering::Acquire) == 0).then(|| {
+        // A header block on its way is a request arriving: only its own
+        // `header_read` applies, so an idle timer about to run out cannot
+        // cut it off.
+        if let Some(at) = self.block_deadline(limits) {
+            return Some((at, Expiry::HeaderBlock));
+        }
+        (self.open.load(Ordering::Acquire) == 0).then(|| {
             let since = self.at(self.idle_since.load(Ordering::Acquire));
             match self.any_stream.load(Ordering::Acquire) {
                 true => (since + limits.idle, Expiry::Idle),
                 false => (since + limits.header_read, Expiry::NoRequest),
             }
-        });
-        match (block, idle) {
-            (Some(b), Some(i)) => Some(if b.0 <= i.0 { b } else { i }),
-            (b, i) => b.or(i),
-        }
+        })
     }
 
     /// Resolves when the connection has outstayed its welcome.
@@ -141,8 +142,9 @@ impl Activity {
         }
     }
 
-    /// After GOAWAY: resolves once the grace has passed and either no stream
-    /// is open or a header block has stalled past `header_read` (the peer
+    /// After GOAWAY: resolves once the grace has passed and either nothing
+    /// is open (no stream, no header block) or a header block has stalled
+    /// past `header_read` (the peer
     /// cannot send anything else until it ends, so the streams cannot finish).
     pub async fn drained(&self, limits: Limits) {
         tokio::time::sleep(GOAWAY_GRACE).await;
@@ -150,7 +152,9 @@ impl Activity {
             let notified = self.wake.notified();
             let now = Instant::now();
             let block = self.block_deadline(limits);
-            if self.open.load(Ordering::Acquire) == 0 || block.is_some_and(|at| at <= now) {
+            // A block still within its time may become a stream worth finishing.
+            let idle = self.open.load(Ordering::Acquire) == 0 && block.is_none();
+            if idle || block.is_some_and(|at| at <= now) {
                 return;
             }
             match block {

@@ -55,7 +55,10 @@ pub(super) async fn sniff_protocol(stream: &tokio::net::TcpStream, timeout: Dura
 /// Reads from `stream` until its first bytes tell the protocol apart (as
 /// hyper-util will), within `timeout`; `None` when they do not arrive in
 /// time or the peer closes. The bytes read are replayed first.
-pub(super) async fn first_bytes<S: AsyncRead + Unpin>(mut stream: S, timeout: Duration) -> Option<Prefixed<S>> {
+pub(super) async fn first_bytes<S: AsyncRead + Unpin>(
+    mut stream: S,
+    timeout: Duration,
+) -> Option<(Protocol, Prefixed<S>)> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut buf = [0u8; PREFACE.len()];
     let mut len = 0;
@@ -65,8 +68,8 @@ pub(super) async fn first_bytes<S: AsyncRead + Unpin>(mut stream: S, timeout: Du
             return None;
         }
         len += n;
-        if judge(&buf[..len]).is_some() {
-            return Some(Prefixed { prefix: buf, pos: 0, len, inner: stream });
+        if let Some(protocol) = judge(&buf[..len]) {
+            return Some((protocol, Prefixed { prefix: buf, pos: 0, len, inner: stream }));
         }
     }
 }
@@ -137,7 +140,7 @@ mod tests {
     async fn first_bytes_are_replayed_then_the_rest_follows() {
         let (mut client, server) = tokio::io::duplex(64);
         client.write_all(b"GET / HTTP/1.1\r\n").await.expect("write");
-        let mut prefixed = first_bytes(server, Duration::from_secs(1)).await.expect("bytes in time");
+        let (_, mut prefixed) = first_bytes(server, Duration::from_secs(1)).await.expect("bytes in time");
         client.write_all(b"host: a\r\n\r\n").await.expect("write");
         drop(client);
         let mut all = String::new();

@@ -128,14 +128,17 @@ impl Http<'_> {
         }
     }
 
-    /// ALPN picks the protocol; HTTP/1 still has to send its first bytes
-    /// within `header_read`, as on cleartext.
+    /// ALPN picks the protocol; otherwise the first bytes, which must come
+    /// within `header_read` as on cleartext. A client that speaks HTTP/2
+    /// without ALPN gets the HTTP/2 path and its watchdog too: hyper-util
+    /// would detect the preface itself and serve it unwatched.
     async fn serve_tls(self, stream: TlsStream<tokio::net::TcpStream>) {
         if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
             return self.serve_h2(stream).await;
         }
         match first_bytes(stream, self.limits.header_read).await {
-            Some(stream) => self.serve_h1(stream).await,
+            Some((Protocol::Http2, stream)) => self.serve_h2(stream).await,
+            Some((Protocol::Http1, stream)) => self.serve_h1(stream).await,
             None => tracing::debug!(peer = %self.peer, "no request bytes in time after the TLS handshake; closed"),
         }
     }
