@@ -11,6 +11,7 @@ use crate::config::{
     Action, Consumer, Limits, Listener, PathPolicy, Route, RouteTimeouts, SignPolicy, SignScheme, Timeouts, Upstream,
     VerifyPolicy,
 };
+use crate::scheme::caps;
 use crate::scheme::rfc9421::Component;
 
 /// Components every verify route requires unless it lists its own.
@@ -163,6 +164,19 @@ fn parse_components(ctx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Vec<Component
     out
 }
 
+/// A signature covers at most [`caps::MAX_COMPONENTS`] components, one
+/// place kept for `content-digest`: a route needing more could never verify.
+fn check_component_count(ctx: &mut Ctx<'_>, raw: Option<&Vec<Spanned<String>>>, components: &[Component]) {
+    let max = caps::MAX_COMPONENTS - 1;
+    let digest = Component::content_digest();
+    let count = components.iter().filter(|c| **c != digest).count();
+    if let Some(first) = raw.and_then(|r| r.first())
+        && count > max
+    {
+        ctx.on(first, format!("{count} components: a signature covers at most {max} besides content-digest"));
+    }
+}
+
 fn defaults() -> Vec<Component> {
     DEFAULT_COMPONENTS.iter().filter_map(|c| Component::parse(c).ok()).collect()
 }
@@ -183,6 +197,7 @@ fn build_verify(ctx: &mut Ctx<'_>, env: &Env<'_>, v: &RawVerify) -> Option<Verif
         ctx.on(&v.scheme, "verify.consumers must name at least one consumer");
     }
     let required = v.components.as_ref().map_or_else(defaults, |c| parse_components(ctx, c));
+    check_component_count(ctx, v.components.as_ref(), &required);
     let secs = |d: &Option<Spanned<crate::config::raw::DurationSpec>>, default| {
         d.as_ref().map_or(std::time::Duration::from_secs(default), |d| d.value.0)
     };
@@ -232,6 +247,7 @@ fn build_sign(ctx: &mut Ctx<'_>, env: &Env<'_>, s: &RawSign) -> Option<SignPolic
             components.push(extra);
         }
     }
+    check_component_count(ctx, s.components.as_ref(), &components);
     let label = s.label.as_ref().map_or("sig1".to_owned(), |l| l.value.clone());
     if sfv::KeyRef::from_str(&label).is_err() {
         let at = s.label.as_ref().map_or(s.scheme.referenced, |l| l.referenced);
