@@ -259,3 +259,39 @@ fn a_redis_url_secret_that_is_not_text_is_reported_not_dropped() {
     let p = problems(&yaml);
     assert!(p.iter().any(|p| p.message.contains("not UTF-8 text, so not a redis URL")), "{p:?}");
 }
+
+/// A route needing more components than a signature may cover (64, one
+/// kept for content-digest) could never verify, nor be verified.
+#[test]
+fn component_lists_fit_the_signature_cap() {
+    let list = |n: usize| (0..n).map(|i| format!("x-c{i}")).collect::<Vec<_>>().join(", ");
+    let yaml = |n: usize| {
+        format!(
+            r#"listeners: [{{ name: a, bind: "127.0.0.1:0" }}]
+secrets:
+  good: {{ value: "{KEY_B64}", encoding: base64 }}
+consumers:
+  - id: c
+    keys: [{{ keyid: k1, secret: good }}]
+routes:
+  - name: in
+    listener: a
+    match: {{ path_prefix: /in }}
+    verify: {{ scheme: rfc9421, consumers: [c], components: [{}] }}
+    upstream: echo
+  - name: out
+    listener: a
+    match: {{ path_prefix: /out }}
+    sign: {{ scheme: rfc9421, keyid: k1, secret: good, components: [{}] }}
+    upstream: echo
+"#,
+            list(n),
+            list(n - 4)
+        )
+    };
+    // The sign route adds the four default components to its list.
+    assert!(Config::from_yaml(&yaml(63), "gw.yaml", Path::new(".")).is_ok());
+    let p = problems(&yaml(64));
+    let messages: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(messages, ["64 components: a signature covers at most 63 besides content-digest"; 2]);
+}

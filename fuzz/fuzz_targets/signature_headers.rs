@@ -10,7 +10,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());
     let (input, signature) = data.split_at(split);
-    let _ = parse_candidates(input, signature.get(1..).unwrap_or_default());
+    if let Ok(candidates) = parse_candidates(input, signature.get(1..).unwrap_or_default()) {
+        for candidate in &candidates {
+            let _ = candidate.parse();
+        }
+    }
     if let Ok(dict) = parse_dictionary(input) {
         for (_, member) in &dict {
             if let Member::InnerList(items, params) = member {

@@ -1,6 +1,7 @@
 //! Host role: verify the request in the route's scheme, then forward it with
 //! the caller's identity.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -197,14 +198,19 @@ async fn forward_verified(
     Ok(response)
 }
 
-/// All field lines of `name`, joined with `, ` (RFC 9110 section 5.3).
-fn joined(headers: &HeaderMap, name: &HeaderName) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, value) in headers.get_all(name).iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
-        }
+/// All field lines of `name`, joined with `, ` (RFC 9110 section 5.3); a
+/// single line is borrowed, not copied.
+fn joined<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Cow<'h, [u8]> {
+    let mut lines = headers.get_all(name).iter();
+    let first = lines.next().map_or(&[][..], HeaderValue::as_bytes);
+    let mut rest = lines.peekable();
+    if rest.peek().is_none() {
+        return Cow::Borrowed(first);
+    }
+    let mut out = first.to_vec();
+    for value in rest {
+        out.extend_from_slice(b", ");
         out.extend_from_slice(value.as_bytes());
     }
-    out
+    Cow::Owned(out)
 }

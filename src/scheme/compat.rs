@@ -5,11 +5,14 @@
 //! `Digest: SHA-256=` that the signature covers, a listed header must be
 //! present, and hmac-sha1 is refused unless a route enables it.
 
+use std::collections::HashSet;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use http::HeaderMap;
 use sha2::{Digest as _, Sha256};
 
+use super::caps::{self, MAX_COMPONENTS, MAX_PARAMS};
 use super::{AuthError, MessageView, Scheme, Window, macs_equal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +95,9 @@ impl Scheme for Compat {
             return Err(AuthError::Malformed("this algorithm is not enabled on this route".into()));
         }
         let signature = B64.decode(get("signature").unwrap_or_default()).map_err(|_| malformed("signature"))?;
-        let headers: Vec<String> = get("headers").unwrap_or_default().split(' ').map(str::to_ascii_lowercase).collect();
-        let covers = |items: &[&str]| items.iter().any(|i| headers.iter().any(|h| h == i));
+        let headers = listed_headers(get("headers").unwrap_or_default())?;
+        let listed: HashSet<&str> = headers.iter().map(String::as_str).collect();
+        let covers = |items: &[&str]| items.iter().any(|i| listed.contains(i));
         // Only a date the signature covers says when it was made: an unsigned
         // one could be refreshed by anyone replaying the request.
         let signed_dates: Vec<&str> = date_items.iter().copied().filter(|d| covers(&[d])).collect();
@@ -187,18 +191,47 @@ impl Compat {
     }
 }
 
-/// `k="v"` pairs separated by commas, any order.
+/// `k="v"` pairs separated by commas, any order; at most [`MAX_PARAMS`],
+/// each key once (which one a repeat meant would be a guess).
 fn parse_params(text: &str) -> Result<Vec<(String, String)>, AuthError> {
     let mut out = Vec::new();
+    let mut seen = HashSet::new();
     let mut rest = text.trim();
     while !rest.is_empty() {
+        if out.len() == MAX_PARAMS {
+            return Err(caps::too_many("the credential header", MAX_PARAMS, "parameters"));
+        }
         let (key, after) = rest.split_once('=').ok_or_else(|| malformed("credential parameters"))?;
         let after = after.strip_prefix('"').ok_or_else(|| malformed("credential parameters (values are quoted)"))?;
         let (value, tail) = after.split_once('"').ok_or_else(|| malformed("credential parameters"))?;
-        out.push((key.trim().to_owned(), value.to_owned()));
+        let key = key.trim();
+        if !seen.insert(key) {
+            return Err(AuthError::Malformed(format!("the credential parameter `{key}` appears twice")));
+        }
+        out.push((key.to_owned(), value.to_owned()));
         rest = tail.trim_start().strip_prefix(',').unwrap_or(tail).trim_start();
     }
     Ok(out)
+}
+
+/// The `headers` parameter: space-separated names, lowercased, at most
+/// [`MAX_COMPONENTS`], each once. A repeated name would repeat its value in
+/// the signing string, so a long list of one large header would cost its
+/// size times its count.
+fn listed_headers(text: &str) -> Result<Vec<String>, AuthError> {
+    let mut names: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for name in text.split(' ') {
+        if names.len() == MAX_COMPONENTS {
+            return Err(caps::too_many("the headers parameter", MAX_COMPONENTS, "names"));
+        }
+        let name = name.to_ascii_lowercase();
+        if !seen.insert(name.clone()) {
+            return Err(AuthError::Malformed(format!("the headers parameter lists `{name}` twice")));
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 fn joined(headers: &HeaderMap, name: &str) -> Result<String, AuthError> {

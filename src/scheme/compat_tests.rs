@@ -299,3 +299,43 @@ fn a_signed_date_sent_twice_is_refused() {
     h.append("date", HeaderValue::from_static(STALE));
     assert!(matches!(date_check(&k, &h, NOW), Err(AuthError::Malformed(_))));
 }
+
+#[test]
+fn listed_headers_are_capped_and_listed_once() {
+    let names = |n: usize| (0..n).map(|i| format!("X-H{i}")).collect::<Vec<_>>().join(" ");
+    assert_eq!(listed_headers(&names(64)).unwrap()[63], "x-h63");
+    assert_eq!(
+        listed_headers(&names(65)),
+        Err(AuthError::Malformed("the headers parameter has more than 64 names".into()))
+    );
+    // Case does not make a repeat a different header.
+    assert_eq!(
+        listed_headers("date request-line Date"),
+        Err(AuthError::Malformed("the headers parameter lists `date` twice".into()))
+    );
+}
+
+#[test]
+fn credential_parameters_are_capped_and_given_once() {
+    let params = |n: usize| (0..n).map(|i| format!(r#"p{i}="v""#)).collect::<Vec<_>>().join(", ");
+    assert_eq!(parse_params(&params(64)).unwrap().len(), 64);
+    assert_eq!(
+        parse_params(&params(65)),
+        Err(AuthError::Malformed("the credential header has more than 64 parameters".into()))
+    );
+    let twice = r#"username="alice123", algorithm="hmac-sha256", username="john-key""#;
+    assert_eq!(
+        parse_params(twice),
+        Err(AuthError::Malformed("the credential parameter `username` appears twice".into()))
+    );
+    // Through the scheme, a repeated listed header is refused before any work.
+    let h = headers(&[
+        ("date", "Thu, 22 Jun 2017 17:15:21 GMT"),
+        (
+            "authorization",
+            r#"hmac username="alice123", algorithm="hmac-sha256", headers="date request-line date", signature="AAAA""#,
+        ),
+    ]);
+    let got = check(&kong(), "GET", "/requests", &h, b"", KONG_DATE, b"secret");
+    assert_eq!(got, Err(AuthError::Malformed("the headers parameter lists `date` twice".into())));
+}

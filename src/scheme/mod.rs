@@ -4,6 +4,7 @@
 //! store and talks to upstreams. That keeps every scheme testable with
 //! published vectors.
 
+pub mod caps;
 pub mod compat;
 pub mod digest;
 pub mod rfc9421;

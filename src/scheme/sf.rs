@@ -3,15 +3,24 @@
 //!
 //! The signature headers are parsed on every verified request, so this
 //! borrows from the input where it can; it accepts exactly the RFC 8941
-//! syntax (checked against the `sfv` crate in tests and by fuzzing).
+//! syntax (checked against the `sfv` crate in tests and by fuzzing), within
+//! the caps of [`crate::scheme::caps`]. Those are deliberately below the
+//! sizes RFC 8941 section 3 asks parsers to support (1024 members, 256
+//! items or parameters): these headers come from unauthenticated clients.
+//! Parsing is linear in the input: repeated keys are found by hashing.
+
+mod serialize;
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::collections::HashMap;
 
 use base64::Engine as _;
 use base64::alphabet::STANDARD as ALPHABET;
 use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as B64};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+
+pub use self::serialize::{serialize_bare, serialize_inner_list};
+use super::caps;
 
 /// RFC 8941 section 4.2.7: parsers should accept missing `=` padding and
 /// non-zero pad bits; serialisation is canonical either way.
@@ -52,22 +61,64 @@ pub enum Member<'a> {
 pub type Dictionary<'a> = Vec<(&'a str, Member<'a>)>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid structured field at byte {at}: {what}")]
-pub struct SfError {
-    pub at: usize,
-    pub what: &'static str,
+pub enum SfError {
+    #[error("invalid structured field at byte {at}: {what}")]
+    Syntax { at: usize, what: &'static str },
+    /// Over one of the caps; parsing stopped there.
+    #[error("more than {max} {what}")]
+    TooMany { what: Counted, max: usize },
+}
+
+/// What a cap counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Dictionary members, repeated keys included: [`caps::MAX_SIGNATURES`].
+    Members,
+    /// Items of one inner list: [`caps::MAX_COMPONENTS`].
+    Items,
+    /// Parameters of one item or inner list, repeats included: [`caps::MAX_PARAMS`].
+    Params,
+}
+
+impl Counted {
+    pub fn max(self) -> usize {
+        match self {
+            Self::Members => caps::MAX_SIGNATURES,
+            Self::Items => caps::MAX_COMPONENTS,
+            Self::Params => caps::MAX_PARAMS,
+        }
+    }
+}
+
+impl std::fmt::Display for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Members => "dictionary members",
+            Self::Items => "inner-list items",
+            Self::Params => "parameters on one item or inner list",
+        })
+    }
 }
 
 struct Parser<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Where each key of the parameter list being parsed sits in it; cleared
+    /// for every list (no list's parameters are read while another's are).
+    param_index: HashMap<&'a str, usize>,
 }
 
 pub fn parse_dictionary(input: &[u8]) -> Result<Dictionary<'_>, SfError> {
-    let mut p = Parser { input, pos: 0 };
+    let mut p = Parser { input, pos: 0, param_index: HashMap::new() };
     p.skip_sp();
     let mut dict: Dictionary<'_> = Vec::new();
+    let mut index = HashMap::new();
+    let mut members = 0;
     while p.pos < p.input.len() {
+        members += 1;
+        if members > Counted::Members.max() {
+            return Err(too_many(Counted::Members));
+        }
         let key = p.key()?;
         let member = if p.peek() == Some(b'=') {
             p.pos += 1;
@@ -75,10 +126,7 @@ pub fn parse_dictionary(input: &[u8]) -> Result<Dictionary<'_>, SfError> {
         } else {
             Member::Item(Item { bare: Bare::Boolean(true), params: p.params()? })
         };
-        match dict.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = member,
-            None => dict.push((key, member)),
-        }
+        upsert(&mut dict, &mut index, key, member);
         p.skip_ows();
         if p.pos >= p.input.len() {
             break;
@@ -92,13 +140,29 @@ pub fn parse_dictionary(input: &[u8]) -> Result<Dictionary<'_>, SfError> {
     Ok(dict)
 }
 
+fn too_many(what: Counted) -> SfError {
+    SfError::TooMany { what, max: what.max() }
+}
+
+/// Appends `key`, or replaces its earlier value in place (RFC 8941 section
+/// 4.2.2); `index` maps each key of `list` to its position.
+fn upsert<'a, V>(list: &mut Vec<(&'a str, V)>, index: &mut HashMap<&'a str, usize>, key: &'a str, value: V) {
+    match index.get(key).and_then(|&at| list.get_mut(at)) {
+        Some(slot) => slot.1 = value,
+        None => {
+            index.insert(key, list.len());
+            list.push((key, value));
+        }
+    }
+}
+
 impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
     fn err(&self, what: &'static str) -> SfError {
-        SfError { at: self.pos, what }
+        SfError::Syntax { at: self.pos, what }
     }
 
     fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), SfError> {
@@ -148,6 +212,9 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     return Ok(Member::InnerList(items, self.params()?));
                 }
+                if items.len() == Counted::Items.max() {
+                    return Err(too_many(Counted::Items));
+                }
                 items.push(self.item()?);
                 if !matches!(self.peek(), Some(b' ' | b')')) {
                     return Err(self.err("inner-list items must be separated by spaces"));
@@ -164,7 +231,13 @@ impl<'a> Parser<'a> {
 
     fn params(&mut self) -> Result<Params<'a>, SfError> {
         let mut params: Params<'a> = Vec::new();
+        self.param_index.clear();
+        let mut count = 0;
         while self.peek() == Some(b';') {
+            count += 1;
+            if count > Counted::Params.max() {
+                return Err(too_many(Counted::Params));
+            }
             self.pos += 1;
             self.skip_sp();
             let key = self.key()?;
@@ -174,10 +247,7 @@ impl<'a> Parser<'a> {
             } else {
                 Bare::Boolean(true)
             };
-            match params.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => params.push((key, value)),
-            }
+            upsert(&mut params, &mut self.param_index, key, value);
         }
         Ok(params)
     }
@@ -239,6 +309,13 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         let mut owned: Option<String> = None;
         loop {
+            // A run of plain characters is taken (or copied) in one go.
+            let run_start = self.pos;
+            let rest = self.input.get(run_start..).unwrap_or_default();
+            self.pos += rest.iter().take_while(|&&c| matches!(c, 0x20..=0x7e) && c != b'"' && c != b'\\').count();
+            if let Some(s) = owned.as_mut() {
+                s.push_str(self.text(run_start));
+            }
             match self.peek() {
                 None => return Err(self.err("unterminated string")),
                 Some(b'"') => {
@@ -258,12 +335,6 @@ impl<'a> Parser<'a> {
                     s.push(char::from(escaped));
                     self.pos += 2;
                 }
-                Some(c @ 0x20..=0x7e) => {
-                    if let Some(s) = owned.as_mut() {
-                        s.push(char::from(c));
-                    }
-                    self.pos += 1;
-                }
                 Some(_) => return Err(self.err("strings hold printable ASCII only")),
             }
         }
@@ -272,11 +343,7 @@ impl<'a> Parser<'a> {
     fn token(&mut self) -> Bare<'a> {
         let start = self.pos;
         self.pos += 1;
-        while let Some(c) = self.peek() {
-            let tchar = c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&c);
-            if !tchar {
-                break;
-            }
+        while self.peek().is_some_and(is_tchar) {
             self.pos += 1;
         }
         Bare::Token(self.text(start))
@@ -290,7 +357,7 @@ impl<'a> Parser<'a> {
         }
         let encoded = &self.input[start..self.pos];
         self.expect(b':', "unterminated byte sequence")?;
-        LENIENT_B64.decode(encoded).map(Bare::Bytes).map_err(|_| SfError { at: start, what: "invalid base64" })
+        LENIENT_B64.decode(encoded).map(Bare::Bytes).map_err(|_| SfError::Syntax { at: start, what: "invalid base64" })
     }
 
     fn boolean(&mut self) -> Result<Bare<'a>, SfError> {
@@ -305,66 +372,14 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// RFC 9110 `tchar`, plus `:` and `/` (RFC 8941 section 3.3.4).
+fn is_tchar(c: u8) -> bool {
+    matches!(c, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~' | b':' | b'/')
+}
+
 fn digits_value(digits: &[u8]) -> i64 {
     digits.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'))
-}
-
-/// Canonical serialisation of an inner list with parameters (RFC 8941
-/// section 4.1.1.1): the `@signature-params` value.
-pub fn serialize_inner_list(items: &[Item<'_>], params: &[(&str, Bare<'_>)], out: &mut String) {
-    out.push('(');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        serialize_bare(&item.bare, out);
-        serialize_params(&item.params, out);
-    }
-    out.push(')');
-    serialize_params(params, out);
-}
-
-fn serialize_params(params: &[(&str, Bare<'_>)], out: &mut String) {
-    for (key, value) in params {
-        out.push(';');
-        out.push_str(key);
-        if *value != Bare::Boolean(true) {
-            out.push('=');
-            serialize_bare(value, out);
-        }
-    }
-}
-
-pub fn serialize_bare(bare: &Bare<'_>, out: &mut String) {
-    match bare {
-        Bare::Integer(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Bare::Decimal(thousandths) => {
-            let sign = if *thousandths < 0 { "-" } else { "" };
-            let abs = thousandths.unsigned_abs();
-            let frac = format!("{:03}", abs % 1000);
-            let frac = frac.trim_end_matches('0');
-            let _ = write!(out, "{sign}{}.{}", abs / 1000, if frac.is_empty() { "0" } else { frac });
-        }
-        Bare::String(s) => {
-            out.push('"');
-            for c in s.chars() {
-                if c == '"' || c == '\\' {
-                    out.push('\\');
-                }
-                out.push(c);
-            }
-            out.push('"');
-        }
-        Bare::Token(t) => out.push_str(t),
-        Bare::Bytes(b) => {
-            out.push(':');
-            out.push_str(&B64.encode(b));
-            out.push(':');
-        }
-        Bare::Boolean(b) => out.push_str(if *b { "?1" } else { "?0" }),
-    }
 }
 
 #[cfg(test)]

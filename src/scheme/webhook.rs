@@ -11,6 +11,7 @@ use hmac::{KeyInit as _, Mac as _};
 use http::HeaderMap;
 use sha2::{Digest as _, Sha256};
 
+use super::caps::{self, MAX_SIGNATURES};
 use super::{AuthError, MessageView, Scheme, Window, macs_equal};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
@@ -110,12 +111,7 @@ impl Scheme for Webhook {
                 let sig = text(h, "webhook-signature").ok_or(missing)?;
                 let id = text(h, "webhook-id").ok_or_else(|| malformed("webhook-id"))?;
                 let ts = text(h, "webhook-timestamp").ok_or_else(|| malformed("webhook-timestamp"))?;
-                let signatures: Vec<Vec<u8>> =
-                    sig.split(' ').filter_map(|s| s.strip_prefix("v1,")).map(base64).collect::<Result<_, _>>()?;
-                if signatures.is_empty() {
-                    return Err(AuthError::Malformed("webhook-signature has no v1 signature".into()));
-                }
-                Delivery::new(Some(ts), Some(id), signatures, sig)
+                Delivery::new(Some(ts), Some(id), parse_standard_signatures(sig)?, sig)
             }
         };
         if let Some(ts) = &delivery.timestamp {
@@ -161,13 +157,17 @@ impl Delivery {
     }
 }
 
-/// `t=<unix>,v1=<hex>[,v1=<hex>…]`; other schemes (`v0`) are ignored.
+/// `t=<unix>,v1=<hex>[,v1=<hex>…]`, at most [`MAX_SIGNATURES`] `v1`; other
+/// schemes (`v0`) are ignored.
 fn parse_stripe(header: &str) -> Result<Delivery, AuthError> {
     let mut t = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", value)) => t = Some(value),
+            Some(("v1", _)) if signatures.len() == MAX_SIGNATURES => {
+                return Err(caps::too_many("Stripe-Signature", MAX_SIGNATURES, "v1 signatures"));
+            }
             Some(("v1", value)) => signatures.push(hex::decode(value).map_err(|_| malformed("Stripe-Signature v1"))?),
             _ => {}
         }
@@ -177,6 +177,22 @@ fn parse_stripe(header: &str) -> Result<Delivery, AuthError> {
         return Err(AuthError::Malformed("Stripe-Signature has no v1 signature".into()));
     }
     Ok(Delivery::new(Some(t), None, signatures, header))
+}
+
+/// `v1,<base64>` entries separated by spaces, at most [`MAX_SIGNATURES`];
+/// other versions are ignored.
+fn parse_standard_signatures(header: &str) -> Result<Vec<Vec<u8>>, AuthError> {
+    let mut signatures = Vec::new();
+    for entry in header.split(' ').filter_map(|s| s.strip_prefix("v1,")) {
+        if signatures.len() == MAX_SIGNATURES {
+            return Err(caps::too_many("webhook-signature", MAX_SIGNATURES, "v1 signatures"));
+        }
+        signatures.push(base64(entry)?);
+    }
+    if signatures.is_empty() {
+        return Err(AuthError::Malformed("webhook-signature has no v1 signature".into()));
+    }
+    Ok(signatures)
 }
 
 /// The MAC a provider computes, over exactly the bytes it documents.

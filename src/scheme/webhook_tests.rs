@@ -135,3 +135,29 @@ fn replay_ids_prefer_the_delivery_id() {
     let (_, ttl) = slack.replay_id(&slack.parse(&view(&h), b"", 350).unwrap()).unwrap();
     assert_eq!(ttl, 51);
 }
+
+#[test]
+fn signature_lists_are_capped_at_64() {
+    let secret: &[u8] = b"whsec_cap";
+    let signed = sign(Provider::Stripe, &[secret], b"{}", 1_700_000_000, "");
+    let valid = signed[0].1.split_once(",v1=").unwrap().1.to_owned();
+    // 63 wrong entries and the right one last still verify; one more is refused.
+    let stripe = |wrong: usize| {
+        let junk: String = (0..wrong).map(|_| format!(",v1={}", "0".repeat(64))).collect();
+        headers(&[("stripe-signature", &format!("t=1700000000{junk},v1={valid}"))])
+    };
+    assert_eq!(check(Provider::Stripe, &stripe(63), b"{}", 1_700_000_000, &[secret]), Ok(()));
+    assert_eq!(
+        check(Provider::Stripe, &stripe(64), b"{}", 1_700_000_000, &[secret]),
+        Err(AuthError::Malformed("Stripe-Signature has more than 64 v1 signatures".into()))
+    );
+    let v1 = format!("v1,{}", B64.encode([0u8; 32]));
+    let standard = |n: usize| vec![v1.as_str(); n].join(" ");
+    assert_eq!(parse_standard_signatures(&standard(64)).map(|s| s.len()), Ok(64));
+    assert_eq!(
+        parse_standard_signatures(&standard(65)),
+        Err(AuthError::Malformed("webhook-signature has more than 64 v1 signatures".into()))
+    );
+    // Other versions are skipped, not counted.
+    assert_eq!(parse_standard_signatures(&format!("{} v1a,xyz", standard(64))).map(|s| s.len()), Ok(64));
+}

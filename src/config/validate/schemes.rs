@@ -12,11 +12,11 @@ use crate::config::raw::{
     VerifyUntimedWebhook,
 };
 use crate::config::{ReplayRelease, Rfc9421Rules, Secret, VerifyPolicy, VerifyScheme, WebhookEndpoint};
-use crate::scheme::Window;
 use crate::scheme::compat::{Algorithm, Compat, Dialect};
 use crate::scheme::rfc9421::Component;
 use crate::scheme::sigv4::{PathRules, SigV4};
 use crate::scheme::webhook::{self, Provider, Webhook};
+use crate::scheme::{Window, caps};
 
 /// Every scheme's defaults, in one place.
 pub mod defaults {
@@ -142,6 +142,7 @@ fn replay_ttl(ctx: &mut Ctx<'_>, f: &VerifyUntimedWebhook) -> Duration {
 fn rfc9421(ctx: &mut Ctx<'_>, f: &VerifyRfc9421) -> Option<Rfc9421Rules> {
     let window = window(ctx, &f.max_age, &f.max_ahead, defaults::RFC9421);
     let required = f.components.as_ref().map_or_else(default_components, |c| parse_components(ctx, c));
+    check_component_count(ctx, f.components.as_ref(), &required);
     let accept_signature = accept_signature(&required, f.replay.unwrap_or(true));
     Some(Rfc9421Rules { window, required, accept_signature })
 }
@@ -156,6 +157,19 @@ pub(super) fn parse_components(ctx: &mut Ctx<'_>, raw: &[Spanned<String>]) -> Ve
         }
     }
     out
+}
+
+/// A signature covers at most [`caps::MAX_COMPONENTS`] components, one
+/// place kept for `content-digest`: a route needing more could never verify.
+pub(super) fn check_component_count(ctx: &mut Ctx<'_>, raw: Option<&Vec<Spanned<String>>>, components: &[Component]) {
+    let max = caps::MAX_COMPONENTS - 1;
+    let digest = Component::content_digest();
+    let count = components.iter().filter(|c| **c != digest).count();
+    if let Some(first) = raw.and_then(|r| r.first())
+        && count > max
+    {
+        ctx.on(first, format!("{count} components: a signature covers at most {max} besides content-digest"));
+    }
 }
 
 pub(super) fn default_components() -> Vec<Component> {

@@ -1,7 +1,7 @@
 //! The sign part of a route: each scheme's own raw struct → the typed
 //! [`SignPolicy`].
 
-use super::schemes::{default_components, parse_components, required_text, webhook_secrets};
+use super::schemes::{check_component_count, default_components, parse_components, required_text, webhook_secrets};
 use super::{Ctx, Secrets, lookup_secret, prepared_mac};
 use crate::config::raw::{RawSign, SchemeName, SignFields, SignRfc9421, SignSigV4, SignWebhook, Spanned};
 use crate::config::{Secret, SignPolicy, SignScheme};
@@ -60,6 +60,7 @@ fn rfc9421(ctx: &mut Ctx<'_>, secrets: &Secrets, s: &RawSign, f: &SignRfc9421) -
             components.push(extra);
         }
     }
+    check_component_count(ctx, f.components.as_ref(), &components);
     let label = f.label.as_ref().map_or("sig1".to_owned(), |l| l.value.clone());
     if sfv::KeyRef::from_str(&label).is_err() {
         let at = f.label.as_ref().map_or(s.scheme.referenced, |l| l.referenced);

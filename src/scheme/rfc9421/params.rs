@@ -2,10 +2,11 @@
 //! serialisation (RFC 9421 sections 2.3, 4.1, 4.2).
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use super::Component;
-use crate::scheme::AuthError;
-use crate::scheme::sf::{self, Bare, Item, Member};
+use crate::scheme::sf::{self, Bare, Counted, Item, Member, SfError};
+use crate::scheme::{AuthError, caps};
 
 /// Longest nonce accepted, so the replay store's memory per entry is bounded.
 pub const MAX_NONCE_LEN: usize = 256;
@@ -31,39 +32,54 @@ impl SignatureParams<'_> {
     }
 }
 
-/// One labelled signature found in the request. A member that cannot be
-/// understood is kept with its reason, so that an unrelated signature (say an
-/// ed25519 one for another hop) does not spoil the one meant for us.
+/// One labelled signature found in the request. Its members are read only
+/// when the verifier chooses it ([`Candidate::parse`]): a request may carry
+/// many, and a member that cannot be understood (say an ed25519 signature
+/// for another hop) must not spoil the one meant for us.
 #[derive(Debug, Clone)]
 pub struct Candidate<'a> {
     pub label: &'a str,
     pub keyid: Option<Cow<'a, str>>,
-    pub parsed: Result<(SignatureParams<'a>, Vec<u8>), String>,
+    input: Member<'a>,
+    signature: Option<Member<'a>>,
 }
 
-/// Parses both headers (each the comma-joined field lines).
+impl<'a> Candidate<'a> {
+    /// The signature's parameters and bytes, or why they are unusable.
+    pub fn parse(&self) -> Result<(SignatureParams<'a>, Vec<u8>), String> {
+        let params = parse_member(&self.input)?;
+        Ok((params, signature_bytes(self.signature.as_ref())?))
+    }
+}
+
+/// Parses both headers (each the comma-joined field lines). Each header
+/// may hold at most [`caps::MAX_SIGNATURES`] members, each signature at most
+/// [`caps::MAX_COMPONENTS`] components and [`caps::MAX_PARAMS`] parameters.
 pub fn parse_candidates<'a>(input: &'a [u8], signature: &'a [u8]) -> Result<Vec<Candidate<'a>>, AuthError> {
     let inputs = parse_dict(input, "Signature-Input")?;
-    let mut signatures = parse_dict(signature, "Signature")?;
+    // Keys are unique once parsed, so a map pairs labels in linear time.
+    let mut signatures: HashMap<&str, Member<'_>> = parse_dict(signature, "Signature")?.into_iter().collect();
     let candidates = inputs
         .into_iter()
-        .map(|(label, member)| {
-            let keyid = keyid_of(&member);
-            let sig = signatures.iter_mut().find(|(l, _)| *l == label).map(|(_, m)| std::mem::replace(m, empty()));
-            let parsed = parse_member(member).and_then(|params| Ok((params, signature_bytes(sig)?)));
-            Candidate { label, keyid, parsed }
-        })
+        .map(|(label, input)| Candidate { label, keyid: keyid_of(&input), signature: signatures.remove(label), input })
         .collect();
     Ok(candidates)
 }
 
-fn empty() -> Member<'static> {
-    Member::InnerList(Vec::new(), Vec::new())
+fn parse_dict<'a>(value: &'a [u8], header: &str) -> Result<sf::Dictionary<'a>, AuthError> {
+    sf::parse_dictionary(value).map_err(|e| match e {
+        SfError::TooMany { what, max } => caps::too_many(header, max, counted(what)),
+        SfError::Syntax { .. } => AuthError::Malformed(format!("{header} is not a structured-field dictionary: {e}")),
+    })
 }
 
-fn parse_dict<'a>(value: &'a [u8], header: &str) -> Result<sf::Dictionary<'a>, AuthError> {
-    sf::parse_dictionary(value)
-        .map_err(|e| AuthError::Malformed(format!("{header} is not a structured-field dictionary: {e}")))
+/// A cap's name in signature terms.
+fn counted(what: Counted) -> &'static str {
+    match what {
+        Counted::Members => "signature labels",
+        Counted::Items => "covered components in one signature",
+        Counted::Params => "parameters on one signature or component",
+    }
 }
 
 fn keyid_of<'a>(member: &Member<'a>) -> Option<Cow<'a, str>> {
@@ -74,20 +90,21 @@ fn keyid_of<'a>(member: &Member<'a>) -> Option<Cow<'a, str>> {
     })
 }
 
-fn signature_bytes(member: Option<Member<'_>>) -> Result<Vec<u8>, String> {
+fn signature_bytes(member: Option<&Member<'_>>) -> Result<Vec<u8>, String> {
     match member {
-        Some(Member::Item(Item { bare: Bare::Bytes(bytes), .. })) => Ok(bytes),
+        Some(Member::Item(Item { bare: Bare::Bytes(bytes), .. })) => Ok(bytes.clone()),
         Some(_) => Err("the Signature member must be a byte sequence".into()),
         None => Err("no Signature member with the same label".into()),
     }
 }
 
-fn parse_member(member: Member<'_>) -> Result<SignatureParams<'_>, String> {
+fn parse_member<'a>(member: &Member<'a>) -> Result<SignatureParams<'a>, String> {
     let Member::InnerList(items, list_params) = member else {
         return Err("a Signature-Input member must be an inner list".into());
     };
     let mut components = Vec::with_capacity(items.len());
-    for item in &items {
+    let mut seen = HashSet::with_capacity(items.len());
+    for item in items {
         let Bare::String(id) = &item.bare else {
             return Err("component identifiers must be strings".into());
         };
@@ -95,13 +112,14 @@ fn parse_member(member: Member<'_>) -> Result<SignatureParams<'_>, String> {
             return Err(format!("component parameters on {id:?} are not supported"));
         }
         let component = Component::parse(id)?;
-        if components.contains(&component) {
+        // Valid identifiers map one-to-one to components: comparing them suffices.
+        if !seen.insert(id.as_ref()) {
             return Err(format!("component {id:?} is listed twice"));
         }
         components.push(component);
     }
     let mut serialized = String::with_capacity(128);
-    sf::serialize_inner_list(&items, &list_params, &mut serialized);
+    sf::serialize_inner_list(items, list_params, &mut serialized);
     let mut params = SignatureParams {
         components,
         created: None,
@@ -113,7 +131,7 @@ fn parse_member(member: Member<'_>) -> Result<SignatureParams<'_>, String> {
         serialized,
     };
     for (key, value) in list_params {
-        read_param(&mut params, key, value)?;
+        read_param(&mut params, key, value.clone())?;
     }
     Ok(params)
 }
@@ -204,7 +222,7 @@ mod tests {
             r#"sig1=("@method" "@path");created=1618884473;keyid="k1";nonce="n";alg="hmac-sha256";x=?1"#,
             "sig1=:AAEC:",
         );
-        let (params, sig) = c.parsed.expect("valid");
+        let (params, sig) = c.parse().expect("valid");
         assert_eq!(c.label, "sig1");
         assert_eq!(params.created, Some(1618884473));
         assert_eq!(params.keyid.as_deref(), Some("k1"));
@@ -220,7 +238,7 @@ mod tests {
     #[test]
     fn whitespace_variants_serialise_canonically() {
         let c = only(r#"sig1=( "@method"   "@path" );created=1;keyid="k""#, "sig1=:AA==:");
-        let (params, _) = c.parsed.expect("valid");
+        let (params, _) = c.parse().expect("valid");
         assert_eq!(params.serialized, r#"("@method" "@path");created=1;keyid="k""#);
     }
 
@@ -246,7 +264,7 @@ mod tests {
             (r#"s=("@status")"#, "s=:AA==:", "unsupported"),
         ];
         for (input, sig, why) in cases {
-            let err = only(input, sig).parsed.expect_err(input);
+            let err = only(input, sig).parse().expect_err(input);
             assert!(err.contains(why), "{input}: {err}");
         }
     }
@@ -258,6 +276,48 @@ mod tests {
             let res = res.and_then(|_| parse_candidates(b"sig1=()", bad.as_bytes()));
             assert!(matches!(res, Err(AuthError::Malformed(_))), "{bad}");
         }
+    }
+
+    fn list(n: usize, sep: &str, unit: impl Fn(usize) -> String) -> String {
+        (0..n).map(unit).collect::<Vec<_>>().join(sep)
+    }
+
+    #[test]
+    fn each_cap_is_named_in_the_refusal() {
+        let labels = |n| list(n, ", ", |i| format!("s{i}=()"));
+        let sigs = |n| list(n, ", ", |i| format!("s{i}=:AA==:"));
+        let components = |n| format!("s=({})", list(n, " ", |i| format!("\"x-{i}\"")));
+        let params = |n| format!("s=(){}", list(n, "", |i| format!(";p{i}")));
+        let cases = [
+            (labels(65), sigs(1), "Signature-Input has more than 64 signature labels"),
+            (labels(1), sigs(65), "Signature has more than 64 signature labels"),
+            (components(65), sigs(1), "Signature-Input has more than 64 covered components in one signature"),
+            (params(65), sigs(1), "Signature-Input has more than 64 parameters on one signature or component"),
+        ];
+        for (input, sig, want) in cases {
+            let got = parse_candidates(input.as_bytes(), sig.as_bytes());
+            assert!(matches!(&got, Err(AuthError::Malformed(m)) if m == want), "{want}: {got:?}");
+        }
+        for (input, sig) in [(labels(64), sigs(64)), (components(64), sigs(1)), (params(64), sigs(1))] {
+            assert!(parse_candidates(input.as_bytes(), sig.as_bytes()).is_ok(), "{input}");
+        }
+    }
+
+    #[test]
+    fn labels_pair_up_in_any_order_and_repeats_are_found() {
+        use base64::Engine as _;
+        let input = list(64, ", ", |i| format!("s{i}=(\"@method\")"));
+        let b64 = |i: usize| base64::engine::general_purpose::STANDARD.encode([u8::try_from(i).expect("small")]);
+        let sig = list(64, ", ", |i| format!("s{}=:{}:", 63 - i, b64(63 - i)));
+        let all = parse_candidates(input.as_bytes(), sig.as_bytes()).expect("parses");
+        for (i, c) in all.iter().enumerate() {
+            assert_eq!(c.label, format!("s{i}"));
+            assert_eq!(c.parse().expect("valid").1, [u8::try_from(i).expect("small")]);
+        }
+        // A repeat far down the list is still found.
+        let repeated = format!("s=({} \"x-0\")", list(63, " ", |i| format!("\"x-{i}\"")));
+        let err = only(&repeated, "s=:AA==:").parse().expect_err("repeat");
+        assert!(err.contains("\"x-0\" is listed twice"), "{err}");
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn check(v: &MessageView<'_>, input: &str, sig: &str, rules: &Rules<'_>) -> Resu
 fn b25_signature_base_and_signature() {
     let headers = b2_headers();
     let candidates = parse_candidates(B25_INPUT.as_bytes(), B25_SIGNATURE.as_bytes()).expect("parses");
-    let (params, _) = candidates[0].parsed.clone().expect("valid");
+    let (params, _) = candidates[0].parse().expect("valid");
     let base = signature_base(&view(&headers), &params).expect("base");
     assert_eq!(
         String::from_utf8(base).expect("ascii"),

@@ -41,26 +41,24 @@ pub fn verify<'k, 'a, K>(
     rules: &Rules<'_>,
     lookup: impl Fn(&str) -> Option<(&'k K, &'k [HmacSha256], bool)>,
 ) -> Result<Accepted<'k, 'a, K>, AuthError> {
-    let known = |c: &&Candidate<'a>| c.keyid.as_deref().and_then(&lookup);
-    let chosen = candidates
-        .iter()
-        .find(|c| known(c).is_some_and(|(_, _, allowed)| allowed))
-        .or_else(|| candidates.iter().find(|c| known(c).is_some()))
-        .or_else(|| candidates.first())
-        .ok_or(AuthError::MissingSignature)?;
-    let (params, signature) = chosen.parsed.as_ref().map_err(|why| AuthError::Malformed(why.clone()))?;
-    let created = check_params(params, rules)?;
-    let base = signature_base(view, params)?;
+    // One lookup per candidate: key ids may be long.
+    let found: Vec<_> = candidates.iter().map(|c| c.keyid.as_deref().and_then(&lookup)).collect();
+    let allowed = found.iter().position(|f| f.is_some_and(|(_, _, allowed)| allowed));
+    let at = allowed.or_else(|| found.iter().position(Option::is_some)).unwrap_or(0);
+    let chosen = candidates.get(at).ok_or(AuthError::MissingSignature)?;
+    let (params, signature) = chosen.parse().map_err(AuthError::Malformed)?;
+    let created = check_params(&params, rules)?;
+    let base = signature_base(view, &params)?;
     // Same work and same answer for an unknown key as for a wrong MAC; every
     // secret of a key in rotation is tried.
-    let key = chosen.keyid.as_deref().and_then(&lookup);
+    let key = found.get(at).copied().flatten();
     let unknown = [unknown_key_mac()];
     let macs = key.map_or(&unknown[..], |(_, macs, _)| macs);
     let mut mac_ok = false;
     for prepared in macs {
         let mut mac = prepared.clone();
         mac.update(&base);
-        mac_ok |= mac.verify_slice(signature).is_ok();
+        mac_ok |= mac.verify_slice(&signature).is_ok();
     }
     match key {
         Some((key, _, _)) if mac_ok => Ok(Accepted {

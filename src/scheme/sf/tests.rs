@@ -2,6 +2,7 @@
 
 use proptest::prelude::*;
 
+use super::serialize::serialize_params;
 use super::*;
 
 fn canonical(dict: &Dictionary<'_>) -> String {
@@ -146,4 +147,55 @@ proptest! {
     fn agrees_with_sfv_on_noise(bytes in proptest::collection::vec(prop::sample::select(b" ,;=()\"\\:?*.-az0129AZ".to_vec()), 0..24)) {
         prop_assert_eq!(ours(&bytes), oracle(&bytes), "input {:?}", String::from_utf8_lossy(&bytes));
     }
+}
+
+/// `count` comma-separated copies of `unit(i)`.
+fn repeat(count: usize, sep: &str, unit: impl Fn(usize) -> String) -> String {
+    (0..count).map(unit).collect::<Vec<_>>().join(sep)
+}
+
+fn too_many(input: &str) -> Option<Counted> {
+    match parse_dictionary(input.as_bytes()) {
+        Err(SfError::TooMany { what, max }) => {
+            assert_eq!(max, what.max());
+            Some(what)
+        }
+        other => {
+            assert!(other.is_ok(), "{other:?}");
+            None
+        }
+    }
+}
+
+#[test]
+fn members_items_and_params_are_capped_at_64() {
+    let members = |n| repeat(n, ", ", |i| format!("k{i}=1"));
+    assert_eq!(too_many(&members(64)), None);
+    assert_eq!(too_many(&members(65)), Some(Counted::Members));
+    let items = |n| format!("a=({})", repeat(n, " ", |i| format!("\"x{i}\"")));
+    assert_eq!(too_many(&items(64)), None);
+    assert_eq!(too_many(&items(65)), Some(Counted::Items));
+    let params = |n| repeat(n, "", |i| format!(";p{i}"));
+    // On an item member, a bare key, an inner list, an item in an inner list.
+    for (before, after) in [("a=1", ""), ("a", ""), ("a=(1)", ""), ("a=(1", " 2)")] {
+        assert_eq!(too_many(&format!("{before}{}{after}", params(64))), None, "{before}");
+        assert_eq!(too_many(&format!("{before}{}{after}", params(65))), Some(Counted::Params), "{before}");
+    }
+}
+
+#[test]
+fn repeats_count_towards_the_caps_and_still_replace_in_place() {
+    assert_eq!(too_many(&repeat(65, ",", |_| "a=1".to_owned())), Some(Counted::Members));
+    assert_eq!(too_many(&format!("a=1{}", ";p".repeat(65))), Some(Counted::Params));
+    assert_eq!(ours(repeat(64, ",", |i| format!("k{}={i}", i % 3)).as_bytes()).as_deref(), Some("k0=63, k1=61, k2=62"));
+    let params = format!("a=(1{});z", repeat(63, "", |i| format!(";p{}={i}", i % 2)));
+    assert_eq!(ours(params.as_bytes()).as_deref(), Some("a=(1;p0=62;p1=61);z"));
+}
+
+#[test]
+fn the_cap_stops_parsing_before_the_rest() {
+    // Whatever follows the 65th member is not looked at, so a syntax error
+    // there is not reported: the cap is.
+    let input = format!("{}, k64=1, (((", repeat(64, ", ", |i| format!("k{i}=1")));
+    assert_eq!(too_many(&input), Some(Counted::Members));
 }

@@ -55,6 +55,8 @@ impl Scheme for SigV4 {
     type Credentials = Credentials;
 
     fn parse(&self, request: &MessageView<'_>, body: &[u8], now: i64) -> Result<Credentials, AuthError> {
+        // First: reading a presigned URL's parameters scans the whole query.
+        parse::check_query_size(request.query.unwrap_or_default())?;
         let presigned = !request.headers.contains_key(http::header::AUTHORIZATION)
             && request.query.is_some_and(|q| q.contains("X-Amz-Signature="));
         let auth = if presigned {

@@ -1,9 +1,12 @@
 //! Reading SigV4 credentials from the `Authorization` header or from a
 //! presigned URL's query, and the `X-Amz-Date` format.
 
+use std::collections::HashSet;
+
 use super::canonical::decode;
 use super::{ALGORITHM, MAX_EXPIRES};
 use crate::scheme::AuthError;
+use crate::scheme::caps::{self, MAX_COMPONENTS, MAX_QUERY_PARAMS};
 
 /// What either form carries.
 #[derive(Debug)]
@@ -83,15 +86,42 @@ fn build(
     if terminator != "aws4_request" || access_key.is_empty() || date.len() != 8 {
         return Err(malformed("Credential (AK/date/region/service/aws4_request)"));
     }
-    let signed_headers: Vec<String> = signed.split(';').map(str::to_owned).collect();
-    if signed_headers.iter().any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase())) {
-        return Err(malformed("SignedHeaders (lowercase names separated by `;`)"));
-    }
+    let signed_headers = signed_header_list(signed)?;
     if signature.len() != 64 {
         return Err(malformed("Signature (64 hex digits)"));
     }
     let signature = hex::decode(signature).map_err(|_| malformed("Signature (64 hex digits)"))?;
     Ok(Auth { access_key, scope: [date, region, service, terminator], signed_headers, signature, amz_date, expires })
+}
+
+/// `SignedHeaders`: distinct lowercase names, at most [`MAX_COMPONENTS`]. A
+/// repeated name would repeat its value in the canonical request, so a
+/// long list of one large header would cost its size times its count.
+fn signed_header_list(signed: &str) -> Result<Vec<String>, AuthError> {
+    let mut names = Vec::new();
+    let mut seen = HashSet::new();
+    for name in signed.split(';') {
+        if names.len() == MAX_COMPONENTS {
+            return Err(caps::too_many("SignedHeaders", MAX_COMPONENTS, "headers"));
+        }
+        if name.is_empty() || name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(malformed("SignedHeaders (lowercase names separated by `;`)"));
+        }
+        if !seen.insert(name) {
+            return Err(AuthError::Malformed(format!("SignedHeaders lists `{name}` twice")));
+        }
+        names.push(name.to_owned());
+    }
+    Ok(names)
+}
+
+/// At most [`MAX_QUERY_PARAMS`] query parameters, counted without decoding
+/// anything: the canonical query decodes and sorts every one.
+pub(super) fn check_query_size(query: &str) -> Result<(), AuthError> {
+    if query.split('&').filter(|p| !p.is_empty()).nth(MAX_QUERY_PARAMS).is_some() {
+        return Err(caps::too_many("the query", MAX_QUERY_PARAMS, "parameters"));
+    }
+    Ok(())
 }
 
 /// `YYYYMMDDTHHMMSSZ` → Unix seconds.
@@ -176,5 +206,32 @@ mod tests {
             assert!(matches!(authorization(&bad), Err(AuthError::Malformed(_))), "{bad}");
         }
         assert!(matches!(authorization("Bearer x"), Err(AuthError::MissingCredentials(_))));
+    }
+
+    #[test]
+    fn signed_headers_are_capped_and_listed_once() {
+        let header = |signed: &str| {
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AK/20150830/us-east-1/service/aws4_request, \
+                 SignedHeaders={signed}, Signature={}",
+                "0".repeat(64)
+            )
+        };
+        let names = |n: usize| (0..n).map(|i| format!("x-h{i}")).collect::<Vec<_>>().join(";");
+        assert_eq!(authorization(&header(&names(64))).unwrap().signed_headers.len(), 64);
+        let over = authorization(&header(&names(65)));
+        assert!(matches!(&over, Err(AuthError::Malformed(m)) if m == "SignedHeaders has more than 64 headers"));
+        let twice = authorization(&header("host;x-amz-date;host"));
+        assert!(matches!(&twice, Err(AuthError::Malformed(m)) if m == "SignedHeaders lists `host` twice"));
+    }
+
+    #[test]
+    fn query_parameters_are_capped() {
+        let query = |n: usize| vec!["a=1"; n].join("&");
+        assert!(check_query_size(&query(1024)).is_ok());
+        // Empty pieces are no parameters (the canonical query skips them).
+        assert!(check_query_size(&format!("&&{}&&", query(1024))).is_ok());
+        let over = check_query_size(&query(1025));
+        assert!(matches!(&over, Err(AuthError::Malformed(m)) if m == "the query has more than 1024 parameters"));
     }
 }
