@@ -10,7 +10,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::{Config, HttpUpstream, Timeouts};
@@ -35,12 +35,20 @@ impl UpstreamClients {
     pub async fn send(
         &self,
         upstream: &HttpUpstream,
-        request: Request<Full<Bytes>>,
+        mut request: Request<Full<Bytes>>,
         response_timeout: Duration,
     ) -> Result<Response<Incoming>, ForwardError> {
         let client = self.clients.get(upstream.id).ok_or(ForwardError::unsent(Rejection::Internal))?;
+        // Set once a connection (TLS handshake done) is handed the request.
+        let connection = capture_connection(&mut request);
         match tokio::time::timeout(response_timeout, client.request(request)).await {
-            Err(_) => Err(ForwardError { rejection: Rejection::UpstreamTimeout, may_have_arrived: true }),
+            Err(_) => {
+                // Timed out while still connecting (a stalled TLS handshake,
+                // or `upstream_response` shorter than `upstream_connect`):
+                // nothing was sent.
+                let may_have_arrived = connection.connection_metadata().is_some();
+                Err(ForwardError { rejection: Rejection::UpstreamTimeout, may_have_arrived })
+            }
             Ok(Ok(response)) => Ok(response),
             // A connect error (refused, TLS handshake, connect timeout) means
             // no byte of the request was written.

@@ -240,6 +240,13 @@ routes:
     let keyed = yaml.replace("routes:", "consumers: [{ id: c, keys: [{ keyid: k, secret: github }] }]\nroutes:");
     let p = problems(&keyed);
     assert!(p.iter().any(|p| p.message.contains("at least 32 bytes")), "{p:?}");
+    // An empty key, or a Standard Webhooks key under the spec's 24 bytes, is refused.
+    let whsec_16 = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([7u8; 16]));
+    for (secret, bytes) in ["whsec_".to_owned(), whsec_16].iter().zip([0, 16]) {
+        let p = problems(&yaml.replace(&whsec_24, secret));
+        let message = format!("`svix` gives a {bytes}-byte standard-webhooks key, too short to sign with");
+        assert!(p.iter().any(|p| p.message.contains(&message)), "{p:?}");
+    }
 }
 
 #[test]
@@ -249,6 +256,7 @@ fn an_upstream_url_with_an_invalid_port_is_a_config_error() {
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!((p[0].line, p[0].column), position(&yaml, "\"http://127.0.0.1:99999"));
     assert!(p[0].message.contains("ports are 1-65535"), "{}", p[0].message);
+    assert_eq!(problems(&verify_yaml("http://127.0.0.1:0", "", "")).len(), 1, "port 0 is no port");
 }
 
 #[test]

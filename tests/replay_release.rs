@@ -118,3 +118,44 @@ async fn an_rfc9421_request_retried_after_the_upstream_was_down_is_accepted() {
     assert_eq!(send(addr, &req).await.error_code(), "replayed_request");
     assert_eq!(upstream.count(), 1);
 }
+
+#[tokio::test]
+async fn a_delivery_replayed_with_another_unsigned_delivery_id_is_refused() {
+    let upstream = Upstream::start().await;
+    let gw = gateway(&github_yaml(upstream.addr, "")).await;
+    let addr = gw.addr("ingress").unwrap();
+    let hook = delivery(addr, "first-id");
+    assert_eq!(send(addr, &hook).await.status, StatusCode::OK);
+    // X-GitHub-Delivery is not covered by the MAC: a new value is no new delivery.
+    let mut respelled = hook.clone();
+    respelled.headers.insert("x-github-delivery", "second-id".parse().unwrap());
+    assert_eq!(send(addr, &respelled).await.error_code(), "replayed_request");
+    // Upper-case hex is the same signature too.
+    let mut upper = hook.clone();
+    let signature = hook.headers["x-hub-signature-256"].to_str().unwrap().replace("sha256=", "");
+    upper.headers.insert("x-hub-signature-256", format!("sha256={}", signature.to_uppercase()).parse().unwrap());
+    assert_eq!(send(addr, &upper).await.error_code(), "replayed_request");
+    assert_eq!(upstream.count(), 1);
+}
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_counts_as_never_sent() {
+    // Accepts TCP, then never answers the TLS ClientHello.
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalled_addr = stalled.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok(Ok((stream, _))) = tokio::time::timeout(Duration::from_secs(10), stalled.accept()).await {
+            open.push(stream);
+        }
+    });
+    let yaml =
+        github_yaml(stalled_addr, "").replace(&format!("http://{stalled_addr}"), &format!("https://{stalled_addr}"));
+    let gw = gateway(&yaml).await;
+    let addr = gw.addr("ingress").unwrap();
+    let hook = delivery(addr, "tls-stall");
+    assert_eq!(send(addr, &hook).await.error_code(), "upstream_timeout");
+    // The request never left: the provider's retry is not a replay.
+    assert_eq!(send(addr, &hook).await.error_code(), "upstream_timeout");
+    held.abort();
+}

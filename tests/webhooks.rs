@@ -194,7 +194,9 @@ async fn shopify_and_timestamp_windows() {
     // The gateway's own Shopify signing goes through its verify route.
     let egress = gw.addr("egress").unwrap();
     let relayed = upstream.count();
-    assert_eq!(send(egress, &post(egress, "/shopify/x", body, HeaderMap::new())).await.status, StatusCode::OK);
+    // (Another order: the same body again would be the same delivery, a replay.)
+    let other = br#"{"id":820982911946154509,"email":"jon@example.com"}"#;
+    assert_eq!(send(egress, &post(egress, "/shopify/x", other, HeaderMap::new())).await.status, StatusCode::OK);
     let signed = upstream.last();
     let again = send(addr, &post(addr, "/shopify/orders", &signed.body, signed.headers.clone())).await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);

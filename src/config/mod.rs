@@ -319,7 +319,8 @@ pub fn normalize_host(raw: &str, https: bool) -> Option<String> {
     let mut out = host.to_ascii_lowercase();
     if !port.is_empty() {
         let number: u16 = port.parse().ok()?;
-        if !port.bytes().all(|b| b.is_ascii_digit()) {
+        // Port 0 cannot be connected to, nor addressed by a client.
+        if number == 0 || !port.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         if number != default {

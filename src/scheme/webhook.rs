@@ -80,7 +80,9 @@ pub struct Delivery {
     id: Option<String>,
     /// Candidate MACs; any one matching a secret verifies.
     signatures: Vec<Vec<u8>>,
-    /// Stands for the delivery in the replay store when it has no id.
+    /// A hash of exactly what the MAC covers: the replay key where the
+    /// provider signs no id. Header text is never the key, since a replay
+    /// could re-spell it (hex case, an extra `v0=`, an unsigned id header).
     fingerprint: String,
     /// When it was checked, for how long its replay key is kept.
     now: i64,
@@ -89,36 +91,38 @@ pub struct Delivery {
 impl Scheme for Webhook {
     type Credentials = Delivery;
 
-    fn parse(&self, request: &MessageView<'_>, _body: &[u8], now: i64) -> Result<Delivery, AuthError> {
+    fn parse(&self, request: &MessageView<'_>, body: &[u8], now: i64) -> Result<Delivery, AuthError> {
         let h = request.headers;
         let missing = AuthError::MissingCredentials(self.provider.signature_header());
         let delivery = match self.provider {
             Provider::Github => {
                 let sig = text(h, "x-hub-signature-256").ok_or(missing)?;
-                Delivery::new(None, text(h, "x-github-delivery"), vec![hex_after(sig, "sha256=")?], sig)
+                // X-GitHub-Delivery is not signed: it cannot stand for the delivery.
+                Delivery::new(None, None, vec![hex_after(sig, "sha256=")?])
             }
             Provider::Shopify => {
                 let sig = text(h, "x-shopify-hmac-sha256").ok_or(missing)?;
-                Delivery::new(None, text(h, "x-shopify-webhook-id"), vec![base64(sig)?], sig)
+                Delivery::new(None, None, vec![base64(sig)?])
             }
             Provider::Slack => {
                 let sig = text(h, "x-slack-signature").ok_or(missing)?;
                 let ts = text(h, "x-slack-request-timestamp").ok_or_else(|| malformed("X-Slack-Request-Timestamp"))?;
-                Delivery::new(Some(ts), None, vec![hex_after(sig, "v0=")?], sig)
+                Delivery::new(Some(ts), None, vec![hex_after(sig, "v0=")?])
             }
             Provider::Stripe => parse_stripe(text(h, "stripe-signature").ok_or(missing)?)?,
             Provider::StandardWebhooks => {
                 let sig = text(h, "webhook-signature").ok_or(missing)?;
                 let id = text(h, "webhook-id").ok_or_else(|| malformed("webhook-id"))?;
                 let ts = text(h, "webhook-timestamp").ok_or_else(|| malformed("webhook-timestamp"))?;
-                Delivery::new(Some(ts), Some(id), parse_standard_signatures(sig)?, sig)
+                Delivery::new(Some(ts), Some(id), parse_standard_signatures(sig)?)
             }
         };
         if let Some(ts) = &delivery.timestamp {
             let signed_at: i64 = ts.parse().map_err(|_| malformed("timestamp"))?;
             self.window.check("the signed timestamp", signed_at, now)?;
         }
-        Ok(Delivery { now, ..delivery })
+        let fingerprint = content_fingerprint(self.provider, &delivery, body);
+        Ok(Delivery { now, fingerprint, ..delivery })
     }
 
     fn keyid<'c>(&self, _: &'c Delivery) -> Option<&'c str> {
@@ -146,12 +150,12 @@ impl Scheme for Webhook {
 }
 
 impl Delivery {
-    fn new(timestamp: Option<&str>, id: Option<&str>, signatures: Vec<Vec<u8>>, header: &str) -> Self {
+    fn new(timestamp: Option<&str>, id: Option<&str>, signatures: Vec<Vec<u8>>) -> Self {
         Self {
             timestamp: timestamp.map(str::to_owned),
             id: id.map(str::to_owned),
             signatures,
-            fingerprint: format!("sig:{}", hex::encode(Sha256::digest(header.as_bytes()))),
+            fingerprint: String::new(),
             now: 0,
         }
     }
@@ -176,7 +180,7 @@ fn parse_stripe(header: &str) -> Result<Delivery, AuthError> {
     if signatures.is_empty() {
         return Err(AuthError::Malformed("Stripe-Signature has no v1 signature".into()));
     }
-    Ok(Delivery::new(Some(t), None, signatures, header))
+    Ok(Delivery::new(Some(t), None, signatures))
 }
 
 /// `v1,<base64>` entries separated by spaces, at most [`MAX_SIGNATURES`];
@@ -195,18 +199,32 @@ fn parse_standard_signatures(header: &str) -> Result<Vec<Vec<u8>>, AuthError> {
     Ok(signatures)
 }
 
+/// What a provider signs before the body, exactly as it documents it.
+fn signed_prefix(provider: Provider, timestamp: Option<&str>, id: Option<&str>) -> Vec<u8> {
+    let (ts, id) = (timestamp.unwrap_or_default().as_bytes(), id.unwrap_or_default().as_bytes());
+    match provider {
+        Provider::Github | Provider::Shopify => Vec::new(),
+        Provider::Stripe => [ts, b"."].concat(),
+        Provider::Slack => [b"v0:", ts, b":"].concat(),
+        Provider::StandardWebhooks => [id, b".", ts, b"."].concat(),
+    }
+}
+
 /// The MAC a provider computes, over exactly the bytes it documents.
 fn mac(provider: Provider, secret: &[u8], timestamp: Option<&str>, id: Option<&str>, body: &[u8]) -> Vec<u8> {
     let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    let (ts, id) = (timestamp.unwrap_or_default().as_bytes(), id.unwrap_or_default().as_bytes());
-    match provider {
-        Provider::Github | Provider::Shopify => {}
-        Provider::Stripe => mac.update(&[ts, b"."].concat()),
-        Provider::Slack => mac.update(&[b"v0:", ts, b":"].concat()),
-        Provider::StandardWebhooks => mac.update(&[id, b".", ts, b"."].concat()),
-    }
+    mac.update(&signed_prefix(provider, timestamp, id));
     mac.update(body);
     mac.finalize().into_bytes().to_vec()
+}
+
+/// `content:` + SHA-256 of what the MAC covers: equal for every copy of a
+/// delivery however its headers are spelled, different for anything else.
+fn content_fingerprint(provider: Provider, delivery: &Delivery, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(signed_prefix(provider, delivery.timestamp.as_deref(), delivery.id.as_deref()));
+    hash.update(body);
+    format!("content:{}", hex::encode(hash.finalize()))
 }
 
 /// The headers that sign `body` for `provider`: one signature per secret

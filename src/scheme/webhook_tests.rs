@@ -121,19 +121,37 @@ fn stripe_accepts_any_v1_and_signs_with_every_secret() {
 }
 
 #[test]
-fn replay_ids_prefer_the_delivery_id() {
+fn replay_ids_are_what_the_mac_covers_not_header_text() {
     let scheme =
         Webhook { provider: Provider::Github, window: Window::symmetric(300), replay_ttl: Duration::from_secs(3600) };
-    let h = headers(&[("x-hub-signature-256", "sha256=00"), ("x-github-delivery", "72d3162e")]);
-    let delivery = scheme.parse(&view(&h), b"", 0).unwrap();
-    assert_eq!(scheme.replay_id(&delivery), Some(("github:id:72d3162e".to_owned(), 3600)));
+    let key = |scheme: &Webhook, pairs: &[(&str, &str)], body: &[u8], now: i64| {
+        scheme.replay_id(&scheme.parse(&view(&headers(pairs)), body, now).unwrap()).unwrap()
+    };
+    // X-GitHub-Delivery is not signed: changing it must not make a new key.
+    let (id, ttl) = key(&scheme, &[("x-hub-signature-256", "sha256=00"), ("x-github-delivery", "72d3162e")], b"{}", 0);
+    assert!(id.starts_with("github:content:"), "{id}");
+    assert_eq!(ttl, 3600);
+    let other_id = key(&scheme, &[("x-hub-signature-256", "sha256=00"), ("x-github-delivery", "other")], b"{}", 0);
+    assert_eq!(other_id.0, id);
+    assert_ne!(key(&scheme, &[("x-hub-signature-256", "sha256=00")], b"{ }", 0).0, id, "another body");
+    // Slack: the same signature spelled in upper-case hex is the same delivery.
     let slack = Webhook { provider: Provider::Slack, ..scheme };
-    let h = headers(&[("x-slack-signature", "v0=00"), ("x-slack-request-timestamp", "100")]);
-    let (id, ttl) = slack.replay_id(&slack.parse(&view(&h), b"", 100).unwrap()).unwrap();
-    assert!(id.starts_with("slack:sig:") && ttl == 301, "{id} {ttl}");
+    let lower = key(&slack, &[("x-slack-signature", "v0=ab"), ("x-slack-request-timestamp", "100")], b"x", 100);
+    let upper = key(&slack, &[("x-slack-signature", "v0=AB"), ("x-slack-request-timestamp", "100")], b"x", 100);
+    assert_eq!(lower, upper);
+    assert!(lower.0.starts_with("slack:content:") && lower.1 == 301, "{lower:?}");
     // Checked later, it is kept only for the rest of its window.
-    let (_, ttl) = slack.replay_id(&slack.parse(&view(&h), b"", 350).unwrap()).unwrap();
-    assert_eq!(ttl, 51);
+    let later = key(&slack, &[("x-slack-signature", "v0=ab"), ("x-slack-request-timestamp", "100")], b"x", 350);
+    assert_eq!(later.1, 51);
+    // Stripe: an extra v0 (or v1) entry does not make a new key.
+    let stripe = Webhook { provider: Provider::Stripe, ..scheme };
+    let plain = key(&stripe, &[("stripe-signature", "t=100,v1=ab")], b"x", 100);
+    let padded = key(&stripe, &[("stripe-signature", "t=100,v1=ab,v0=ff,v1=cd")], b"x", 100);
+    assert_eq!(plain, padded);
+    // Standard Webhooks signs its id: that is the key, as the spec intends.
+    let sw = Webhook { provider: Provider::StandardWebhooks, ..scheme };
+    let pairs = [("webhook-signature", "v1,AAAA"), ("webhook-id", "msg_1"), ("webhook-timestamp", "100")];
+    assert_eq!(key(&sw, &pairs, b"x", 100).0, "standard-webhooks:id:msg_1");
 }
 
 #[test]

@@ -287,6 +287,17 @@ pub(super) fn webhook_secrets(
         } else {
             secret.clone()
         };
+        // An empty key would let anyone sign; Standard Webhooks' own spec
+        // asks for 24 to 64 bytes. Past that, the provider's format rules.
+        let len = key.expose().len();
+        let too_short = if provider == Provider::StandardWebhooks { len < 24 } else { len == 0 };
+        if too_short {
+            ctx.on(
+                name,
+                format!("secret `{}` gives a {len}-byte {} key, too short to sign with", name.value, provider.name()),
+            );
+            return None;
+        }
         if key.expose().len() < crate::config::secret::MIN_KEY_BYTES {
             ctx.warn(format!(
                 "secret `{}` gives a {}-byte {} key; {} or more is recommended (the provider sets the format, so it is accepted)",
