@@ -80,7 +80,12 @@ impl Triggers {
     pub async fn next(&mut self) -> Trigger {
         loop {
             tokio::select! {
-                _ = self.hangup.recv() => return Trigger::Signal,
+                _ = self.hangup.recv() => {
+                    // Stamped before the reload reads the files, so a change
+                    // made while it runs still differs afterwards.
+                    self.stamps = stamp_all(&self.files);
+                    return Trigger::Signal;
+                }
                 Some(()) = self.events.recv() => {
                     self.settle().await;
                     let stamps = stamp_all(&self.files);
@@ -94,10 +99,19 @@ impl Triggers {
     }
 
     /// Follows the files of the config now running (after a successful
-    /// reload they may differ), and records their state as seen.
+    /// reload they may differ); a file new to the list is stamped now.
     pub fn track(&mut self, referenced: &[PathBuf]) {
-        self.files = std::iter::once(self.config.clone()).chain(referenced.iter().cloned()).collect();
-        self.stamps = stamp_all(&self.files);
+        let files: Vec<PathBuf> = std::iter::once(self.config.clone()).chain(referenced.iter().cloned()).collect();
+        // Files already tracked keep the stamp taken before the reload read
+        // them: re-stamping now would swallow an edit made during the reload.
+        self.stamps = files
+            .iter()
+            .map(|f| match self.files.iter().position(|g| g == f) {
+                Some(i) => self.stamps.get(i).copied().flatten(),
+                None => stamp(f),
+            })
+            .collect();
+        self.files = files;
         let wanted: BTreeSet<PathBuf> = self.files.iter().flat_map(|f| watch_dirs(f)).collect();
         for gone in self.dirs.difference(&wanted) {
             let _ = self.watcher.unwatch(gone);
