@@ -1,0 +1,93 @@
+//! The build phase: the upstream request, made once. Its target (path
+//! rewritten, query kept) is computed here and nowhere else, so the value a
+//! sign route signs is the value on the wire.
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Request, Uri, header};
+use hyper::upgrade::OnUpgrade;
+
+use super::pipeline::{RequestCtx, Routed};
+use super::sign::{Outbound, fresh_nonce, sign_upstream};
+use super::{Identity, headers, route, unix_now};
+use crate::config::{Action, Upstream};
+use crate::error::Rejection;
+
+/// A request ready for the forward phase.
+pub(super) struct UpstreamRequest {
+    /// Absolute URI for an HTTP upstream; origin-form for the echo upstream.
+    pub request: Request<Bytes>,
+    /// The client's side of a websocket upgrade the route allows.
+    pub client_upgrade: Option<OnUpgrade>,
+}
+
+/// Rewrites the target, cleans the headers, adds the caller's identity (verify
+/// routes) or the signature (sign routes), then this hop's own fields.
+pub(super) fn build_upstream_request(
+    ctx: &RequestCtx<'_>,
+    routed: &Routed<'_>,
+    mut parts: Parts,
+    body: Bytes,
+) -> Result<UpstreamRequest, Rejection> {
+    let route = routed.route;
+    let target = route::target_for(route, parts.uri.path(), parts.uri.query())?;
+    match &route.action {
+        Action::Verify(_) => verified_headers(ctx, routed, &mut parts.headers),
+        Action::Sign(policy) => {
+            let request = Outbound { method: &parts.method, path: target.path(), query: target.query(), body: &body };
+            let authority = routed.authority.as_str();
+            let nonce = fresh_nonce()?;
+            sign_upstream(route, policy, authority, &request, &mut parts.headers, unix_now(), &nonce)?;
+        }
+    }
+    // Set after signing: these belong to this hop, not to what was signed.
+    parts.headers.insert(headers::X_REQUEST_ID, ctx.request_id.clone());
+    // The body is sent whole, so hyper writes the exact Content-Length.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut client_upgrade = None;
+    let uri = match &route.upstream {
+        Upstream::Echo => Uri::from(target),
+        Upstream::Http(up) => {
+            if !route.preserve_host {
+                parts.headers.insert(header::HOST, up.host_header.clone());
+            }
+            client_upgrade = routed.websocket.then(|| parts.extensions.remove::<OnUpgrade>()).flatten();
+            if client_upgrade.is_some() {
+                // Hop-by-hop, so stripped earlier; this hop asks for it again.
+                parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            }
+            absolute_uri(up.https, up.authority.clone(), target)?
+        }
+    };
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = parts.headers;
+    Ok(UpstreamRequest { request, client_upgrade })
+}
+
+/// A verify route's headers: hop-by-hop fields and identity spoofs go, the
+/// verified identity and this hop's forwarding headers come in.
+fn verified_headers(ctx: &RequestCtx<'_>, routed: &Routed<'_>, h: &mut HeaderMap) {
+    headers::strip_hop_by_hop(h);
+    headers::strip_identity_spoofs(h);
+    if let Some(Identity { consumer, keyid }) = &ctx.identity {
+        h.insert(headers::X_CONSUMER_ID, consumer.clone());
+        h.insert(headers::X_CREDENTIAL_IDENTIFIER, keyid.clone());
+    }
+    let proto = if ctx.conn.https { "https" } else { "http" };
+    let peer = ctx.conn.peer.ip();
+    let trusted = ctx.generation.config.trusted_proxies.iter().any(|net| net.contains(peer));
+    headers::set_forwarded(h, peer, trusted, proto, routed.authority.as_str());
+}
+
+fn absolute_uri(https: bool, authority: http::uri::Authority, target: PathAndQuery) -> Result<Uri, Rejection> {
+    Uri::builder()
+        .scheme(if https { "https" } else { "http" })
+        .authority(authority)
+        .path_and_query(target)
+        .build()
+        .map_err(|_| Rejection::Internal("the upstream URI could not be built"))
+}
