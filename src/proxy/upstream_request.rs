@@ -41,31 +41,43 @@ pub(super) fn build_upstream_request(
             sign_upstream(route, policy, authority, &request, &mut parts.headers, unix_now(), &nonce)?;
         }
     }
-    // Set after signing: these belong to this hop, not to what was signed.
-    parts.headers.insert(headers::X_REQUEST_ID, ctx.request_id.clone());
-    // The body is sent whole, so hyper writes the exact Content-Length.
-    parts.headers.remove(header::CONTENT_LENGTH);
-    let mut client_upgrade = None;
-    let uri = match &route.upstream {
-        Upstream::Echo => Uri::from(target),
-        Upstream::Http(up) => {
-            if !route.preserve_host {
-                parts.headers.insert(header::HOST, up.host_header.clone());
-            }
-            client_upgrade = routed.websocket.then(|| parts.extensions.remove::<OnUpgrade>()).flatten();
-            if client_upgrade.is_some() {
-                // Hop-by-hop, so stripped earlier; this hop asks for it again.
-                parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-                parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-            }
-            absolute_uri(up.https, up.authority.clone(), target)?
-        }
-    };
+    let (uri, client_upgrade) = this_hop(ctx, routed, &mut parts, target)?;
     let mut request = Request::new(body);
     *request.method_mut() = parts.method;
     *request.uri_mut() = uri;
     *request.headers_mut() = parts.headers;
     Ok(UpstreamRequest { request, client_upgrade })
+}
+
+/// This hop's own fields, set after signing (they are not what was signed),
+/// and the URI the request goes to.
+fn this_hop(
+    ctx: &RequestCtx<'_>,
+    routed: &Routed<'_>,
+    parts: &mut Parts,
+    target: PathAndQuery,
+) -> Result<(Uri, Option<OnUpgrade>), Rejection> {
+    parts.headers.insert(headers::X_REQUEST_ID, ctx.request_id.clone());
+    // The body is sent whole, so hyper writes the exact Content-Length.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let route = routed.route;
+    let Upstream::Http(up) = &route.upstream else { return Ok((Uri::from(target), None)) };
+    if !route.preserve_host {
+        parts.headers.insert(header::HOST, up.host_header.clone());
+    }
+    let client_upgrade = routed.websocket.then(|| parts.extensions.remove::<OnUpgrade>()).flatten();
+    if client_upgrade.is_some() {
+        // Hop-by-hop, so stripped earlier; this hop asks for it again.
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+    let uri = Uri::builder()
+        .scheme(if up.https { "https" } else { "http" })
+        .authority(up.authority.clone())
+        .path_and_query(target)
+        .build()
+        .map_err(|_| Rejection::Internal("the upstream URI could not be built"))?;
+    Ok((uri, client_upgrade))
 }
 
 /// A verify route's headers: hop-by-hop fields and identity spoofs go, the
@@ -81,13 +93,4 @@ fn verified_headers(ctx: &RequestCtx<'_>, routed: &Routed<'_>, h: &mut HeaderMap
     let peer = ctx.conn.peer.ip();
     let trusted = ctx.generation.config.trusted_proxies.iter().any(|net| net.contains(peer));
     headers::set_forwarded(h, peer, trusted, proto, routed.authority.as_str());
-}
-
-fn absolute_uri(https: bool, authority: http::uri::Authority, target: PathAndQuery) -> Result<Uri, Rejection> {
-    Uri::builder()
-        .scheme(if https { "https" } else { "http" })
-        .authority(authority)
-        .path_and_query(target)
-        .build()
-        .map_err(|_| Rejection::Internal("the upstream URI could not be built"))
 }
