@@ -26,7 +26,7 @@ pub(super) async fn authenticate(
     parts: &Parts,
     incoming: Incoming,
 ) -> Result<Verified, Rejection> {
-    let request = Request { ctx, routed, parts };
+    let request = Inbound { ctx, routed, parts };
     match &policy.scheme {
         VerifyScheme::Rfc9421(rules) => run_rfc9421(&request, policy, rules, incoming).await,
         VerifyScheme::AwsSigV4(scheme) => run_keyed(&request, policy, scheme, incoming).await,
@@ -36,13 +36,13 @@ pub(super) async fn authenticate(
 }
 
 /// The request being authenticated and where it arrived.
-struct Request<'r, 'a> {
+struct Inbound<'r, 'a> {
     ctx: &'r RequestCtx<'a>,
     routed: &'r Routed<'a>,
     parts: &'r Parts,
 }
 
-impl<'r> Request<'r, '_> {
+impl<'r> Inbound<'r, '_> {
     fn view(&self) -> MessageView<'r> {
         MessageView {
             method: self.parts.method.as_str(),
@@ -81,7 +81,7 @@ pub(super) struct ReplayKey {
 /// The native scheme: the MAC is checked before the body is read; the body
 /// is then bound to the signature through Content-Digest.
 async fn run_rfc9421(
-    request: &Request<'_, '_>,
+    request: &Inbound<'_, '_>,
     policy: &VerifyPolicy,
     rfc: &Rfc9421Rules,
     incoming: Incoming,
@@ -127,7 +127,7 @@ async fn run_rfc9421(
 /// Schemes whose key ids name consumer keys (AWS SigV4, Kong, APISIX): the
 /// MAC covers the body (or its hash), so the body is read first.
 async fn run_keyed<S: Scheme>(
-    request: &Request<'_, '_>,
+    request: &Inbound<'_, '_>,
     policy: &VerifyPolicy,
     scheme: &S,
     incoming: Incoming,
@@ -149,7 +149,7 @@ async fn run_keyed<S: Scheme>(
 
 /// Webhook schemes: the route's own secrets; the identity is the endpoint's.
 async fn run_webhook(
-    request: &Request<'_, '_>,
+    request: &Inbound<'_, '_>,
     endpoint: &WebhookEndpoint,
     incoming: Incoming,
 ) -> Result<Verified, Rejection> {
