@@ -38,8 +38,10 @@ pub enum Rejection {
     UpstreamTimeout,
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// A bug or an environment failure. The cause is for the log only: the
+    /// client is told no more than "internal error".
     #[error("internal error")]
-    Internal,
+    Internal(&'static str),
 }
 
 impl Rejection {
@@ -56,7 +58,7 @@ impl Rejection {
             Self::UpstreamUnavailable | Self::UpstreamTls => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Replay(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -85,17 +87,21 @@ impl Rejection {
             Self::UpstreamTimeout => "upstream_timeout",
             Self::Replay(ReplayError::Full(_)) => "replay_cache_full",
             Self::Replay(ReplayError::Unavailable(_)) => "replay_store_unavailable",
-            Self::Internal => "internal_error",
+            Self::Internal(_) => "internal_error",
         }
     }
 
-    /// The JSON error response. `accept_signature` is added to 401s so a
-    /// client learns what to sign.
-    pub fn into_response(
-        self,
-        request_id: &HeaderValue,
-        accept_signature: Option<&HeaderValue>,
-    ) -> Response<ProxyBody> {
+    /// What the log says about this rejection: the client's message, and for
+    /// an internal error also its cause, which the client never sees.
+    pub fn log_reason(&self) -> String {
+        match self {
+            Self::Internal(cause) => format!("internal error: {cause}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// The JSON error response.
+    pub fn to_response(&self, request_id: &HeaderValue) -> Response<ProxyBody> {
         let body = serde_json::json!({
             "error": self.code(),
             "message": self.to_string(),
@@ -106,11 +112,6 @@ impl Rejection {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status() == StatusCode::UNAUTHORIZED
-            && let Some(value) = accept_signature
-        {
-            headers.insert("accept-signature", value.clone());
-        }
         if matches!(
             self,
             Self::BadRequest(_)
@@ -159,7 +160,7 @@ mod tests {
             (Rejection::UpstreamTimeout, 504, "upstream_timeout"),
             (ReplayError::Full(1).into(), 503, "replay_cache_full"),
             (ReplayError::Unavailable("down".into()).into(), 503, "replay_store_unavailable"),
-            (Rejection::Internal, 500, "internal_error"),
+            (Rejection::Internal("a cause"), 500, "internal_error"),
         ];
         for (rejection, status, code) in cases {
             assert_eq!(rejection.status().as_u16(), status, "{code}");
@@ -169,18 +170,23 @@ mod tests {
 
     #[tokio::test]
     async fn responses_are_json_with_the_request_id() {
-        let accept = HeaderValue::from_static("sig1=(\"@method\");created");
         let id = HeaderValue::from_static("abc123");
-        let response = Rejection::from(AuthError::InvalidSignature).into_response(&id, Some(&accept));
+        let response = Rejection::from(AuthError::InvalidSignature).to_response(&id);
         assert_eq!(response.headers()["content-type"], "application/json");
-        assert_eq!(response.headers()["accept-signature"], accept);
         let body = response.into_body().collect().await.expect("body").to_bytes();
         let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(json["error"], "invalid_signature");
         assert_eq!(json["request_id"], "abc123");
         assert_eq!(json["message"], "the signature did not verify");
-        // Only 401s advertise what to sign.
-        let forbidden = Rejection::ConsumerNotAllowed.into_response(&id, Some(&accept));
-        assert!(!forbidden.headers().contains_key("accept-signature"));
+    }
+
+    #[tokio::test]
+    async fn an_internal_cause_reaches_the_log_but_not_the_client() {
+        let rejection = Rejection::Internal("no upstream clients for this worker");
+        assert_eq!(rejection.log_reason(), "internal error: no upstream clients for this worker");
+        let response = rejection.to_response(&HeaderValue::from_static("id"));
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(json["message"], "internal error");
     }
 }

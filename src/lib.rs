@@ -9,7 +9,14 @@
 //!   (native) with RFC 9530 digests, AWS SigV4, webhook providers, and the
 //!   Kong/APISIX dialects.
 //! - [`replay`]: the nonce store that makes each signature usable once.
-//! - [`proxy`]: the request pipeline: route, verify or sign, forward.
+//! - [`proxy`]: the request pipeline. `Proxy::handle` (`proxy/mod.rs`) owns
+//!   one context per request and runs the phases in order:
+//!   admit (`proxy/pipeline.rs`, with `proxy/hygiene.rs`) → route
+//!   (`proxy/pipeline.rs`, with `proxy/route.rs`) → authenticate
+//!   (`proxy/pipeline.rs`; per scheme in `proxy/verify.rs`) → claim
+//!   (`proxy/pipeline.rs`) → build the upstream request once
+//!   (`proxy/upstream_request.rs`; signing in `proxy/sign.rs`) → forward
+//!   (`proxy/forward.rs`) → respond and log (`proxy/respond.rs`).
 //! - [`generation`]: one loaded config and what is built from it (upstream
 //!   pools, TLS acceptors); reloads swap generations atomically.
 //! - [`upstream`]: pooled HTTP/HTTPS client with timeouts.

@@ -38,7 +38,10 @@ impl UpstreamClients {
         mut request: Request<Full<Bytes>>,
         response_timeout: Duration,
     ) -> Result<Response<Incoming>, ForwardError> {
-        let client = self.clients.get(upstream.id).ok_or(ForwardError::unsent(Rejection::Internal))?;
+        let client = self
+            .clients
+            .get(upstream.id)
+            .ok_or(ForwardError::unsent(Rejection::Internal("no client for this upstream")))?;
         // Set once a connection (TLS handshake done) is handed the request.
         let connection = capture_connection(&mut request);
         match tokio::time::timeout(response_timeout, client.request(request)).await {

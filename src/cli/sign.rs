@@ -49,9 +49,10 @@ pub fn run(args: &SignArgs) -> anyhow::Result<()> {
     let path = if uri.path().is_empty() { "/" } else { uri.path() };
     let request = Outbound { method: &method, path, query: uri.query(), body: &body };
     let inbound = uri.authority().map_or("localhost", |a| a.as_str());
-    let nonce = fresh_nonce().map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The operator is the one reading: an internal error's cause is theirs.
+    let nonce = fresh_nonce().map_err(|e| anyhow::anyhow!(e.log_reason()))?;
     let target = sign_request(route, policy, inbound, &request, &mut headers, unix_now(), &nonce)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!(e.log_reason()))?;
     if args.curl {
         println!("{}", curl_line(&method, &target.url, &headers, args.data.as_deref()));
     } else {

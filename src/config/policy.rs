@@ -26,6 +26,17 @@ pub struct VerifyPolicy {
     pub replay_release: ReplayRelease,
 }
 
+impl VerifyPolicy {
+    /// What a 401 on this route advertises so a client can tell what to
+    /// sign: RFC 9421 routes only (it is that RFC's header).
+    pub fn accept_signature(&self) -> Option<&HeaderValue> {
+        match &self.scheme {
+            VerifyScheme::Rfc9421(rules) => Some(&rules.accept_signature),
+            _ => None,
+        }
+    }
+}
+
 /// Which forwarding failures give a request's replay claim back, so that
 /// the same signed request may be presented again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +57,7 @@ pub struct Rfc9421Rules {
     pub window: Window,
     /// Components every signature must cover.
     pub required: Vec<Component>,
-    /// Sent with every 401 so a client can tell what to sign.
+    /// Built once from `required`; see [`VerifyPolicy::accept_signature`].
     pub accept_signature: HeaderValue,
 }
 

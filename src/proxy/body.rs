@@ -10,6 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 
+use crate::config::Route;
 use crate::error::Rejection;
 
 /// What the gateway answers with: a body it made, or the upstream's, streamed.
@@ -55,6 +56,20 @@ impl Body for ProxyBody {
 /// hyper, so `None` here means chunked or HTTP/2 without the header.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+/// 413 before reading when Content-Length already says too much.
+pub fn check_declared_length(route: &Route, headers: &HeaderMap) -> Result<(), Rejection> {
+    match declared_length(headers) {
+        Some(len) if len > route.max_body_bytes => Err(Rejection::BodyTooLarge(route.max_body_bytes)),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the body within the route's size limit and timeouts.
+pub async fn read(route: &Route, body: Incoming) -> Result<Bytes, Rejection> {
+    let t = &route.timeouts;
+    read_limited(body, route.max_body_bytes, t.body_read, t.body_idle).await
 }
 
 /// Whether a request may carry content, judged before reading any of it.

@@ -5,7 +5,7 @@ use http::header::{self, HeaderMap};
 use http::request::Parts;
 use http::{Method, Version};
 
-use crate::config::Limits;
+use crate::config::{Limits, normalize_host};
 use crate::error::Rejection;
 
 fn bad(why: &'static str) -> Rejection {
@@ -13,14 +13,68 @@ fn bad(why: &'static str) -> Rejection {
 }
 
 /// Checks sizes, framing and header hygiene.
-pub fn check(parts: &Parts, https: bool, limits: &Limits) -> Result<(), Rejection> {
+pub fn check(parts: &Parts, limits: &Limits) -> Result<(), Rejection> {
     check_sizes(parts, limits)?;
     check_framing(&parts.headers)?;
     check_header_names(&parts.headers)?;
     if parts.method == Method::CONNECT {
         return Err(bad("CONNECT is not proxied"));
     }
-    check_authority_agreement(parts, https)
+    Ok(())
+}
+
+/// The authority the client addressed, normalised once at admission: routing
+/// matches its host; forwarding headers and signing use it whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    text: String,
+    host_len: usize,
+}
+
+impl Authority {
+    fn new(text: String) -> Self {
+        let host_len = super::route::host_of(&text).len();
+        Self { text, host_len }
+    }
+
+    /// Lowercase, default port removed.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Without the port, for matching a route's `host`.
+    pub fn host(&self) -> &str {
+        &self.text[..self.host_len]
+    }
+}
+
+/// The authority the client addressed: the URI's (HTTP/2, absolute-form)
+/// or the single `Host` header. An absolute-form target or `:authority` must
+/// name the same authority as a `Host` header sent alongside it. Each value
+/// is normalised once.
+pub fn authority(parts: &Parts, https: bool) -> Result<Authority, Rejection> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let (host, more_hosts) = (hosts.next(), hosts.next().is_some());
+    let host = host.map(|h| h.to_str().ok().and_then(|h| normalize_host(h, https)));
+    let target = parts.uri.authority().map(|a| normalize_host(a.as_str(), https));
+    if let (Some(target), Some(host)) = (&target, &host)
+        && (host.is_none() || host != target)
+    {
+        return Err(bad(if parts.version == Version::HTTP_2 {
+            ":authority and Host disagree"
+        } else {
+            "the absolute-form target and Host disagree"
+        }));
+    }
+    if more_hosts {
+        return Err(bad("more than one Host header"));
+    }
+    let normalised = match (target, host) {
+        (Some(target), _) => target,
+        (None, Some(host)) => host,
+        (None, None) => return Err(bad("missing Host header")),
+    };
+    normalised.map(Authority::new).ok_or_else(|| bad("invalid Host header"))
 }
 
 /// `Upgrade` is refused unless the route allows websockets, and then only a
@@ -82,25 +136,6 @@ fn check_header_names(headers: &HeaderMap) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// An absolute-form target (HTTP/1.1) or `:authority` (HTTP/2) must name the
-/// same authority as a `Host` header sent alongside it.
-fn check_authority_agreement(parts: &Parts, https: bool) -> Result<(), Rejection> {
-    let (Some(target), Some(host)) = (parts.uri.authority(), parts.headers.get(header::HOST)) else {
-        return Ok(());
-    };
-    let host = host.to_str().ok().and_then(|h| crate::config::normalize_host(h, https));
-    let target = crate::config::normalize_host(target.as_str(), https);
-    if host.is_none() || host != target {
-        let why = if parts.version == Version::HTTP_2 {
-            ":authority and Host disagree"
-        } else {
-            "the absolute-form target and Host disagree"
-        };
-        return Err(bad(why));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use http::Request;
@@ -115,19 +150,19 @@ mod tests {
         max_connections: 10,
     };
 
-    fn check(parts: &Parts, https: bool) -> Result<(), Rejection> {
-        super::check(parts, https, &LIMITS)
+    fn check(parts: &Parts) -> Result<(), Rejection> {
+        super::check(parts, &LIMITS)
     }
 
     #[test]
     fn size_limits_answer_414_and_431() {
         let long = Request::builder().uri(format!("/{}", "a".repeat(300))).body(()).expect("r").into_parts().0;
-        assert!(matches!(check(&long, false), Err(Rejection::UriTooLong(256))));
+        assert!(matches!(check(&long), Err(Rejection::UriTooLong(256))));
         let many: Vec<(String, &str)> = (0..11).map(|i| (format!("x-h{i}"), "v")).collect();
         let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        assert!(matches!(check(&parts(&many), false), Err(Rejection::HeadersTooLarge(_))));
+        assert!(matches!(check(&parts(&many)), Err(Rejection::HeadersTooLarge(_))));
         let big = "v".repeat(1100);
-        assert!(matches!(check(&parts(&[("x-big", big.as_str())]), false), Err(Rejection::HeadersTooLarge(_))));
+        assert!(matches!(check(&parts(&[("x-big", big.as_str())])), Err(Rejection::HeadersTooLarge(_))));
     }
 
     fn parts(headers: &[(&str, &str)]) -> Parts {
@@ -152,12 +187,12 @@ mod tests {
             &[("x_consumer_id", "admin")],
         ];
         for headers in refused {
-            assert!(check(&parts(headers), false).is_err(), "{headers:?}");
+            assert!(check(&parts(headers)).is_err(), "{headers:?}");
         }
         for ok in
             [&[("transfer-encoding", "chunked")][..], &[("content-length", "5")], &[("transfer-encoding", " Chunked ")]]
         {
-            assert!(check(&parts(ok), false).is_ok(), "{ok:?}");
+            assert!(check(&parts(ok)).is_ok(), "{ok:?}");
         }
     }
 
@@ -176,9 +211,22 @@ mod tests {
         let p = |uri: &str, host: &str| {
             Request::builder().uri(uri).header("host", host).body(()).expect("request").into_parts().0
         };
-        assert!(check(&p("http://a.example/x", "a.example"), false).is_ok());
-        assert!(check(&p("http://a.example:80/x", "A.example"), false).is_ok());
-        assert!(check(&p("http://a.example/x", "b.example"), false).is_err());
-        assert!(check(&p("http://a.example:8080/x", "a.example"), false).is_err());
+        assert_eq!(
+            authority(&p("http://a.example/x", "a.example"), false).ok().map(|a| a.text),
+            Some("a.example".into())
+        );
+        assert!(authority(&p("http://a.example:80/x", "A.example"), false).is_ok());
+        assert!(authority(&p("http://a.example/x", "b.example"), false).is_err());
+        assert!(authority(&p("http://a.example:8080/x", "a.example"), false).is_err());
+    }
+
+    #[test]
+    fn the_authority_is_normalised_once_with_its_host() {
+        let a = authority(&parts(&[("host", "API.example:8443")]), true).expect("authority");
+        assert_eq!((a.as_str(), a.host()), ("api.example:8443", "api.example"));
+        let v6 = authority(&parts(&[("host", "[::1]:443")]), true).expect("authority");
+        assert_eq!((v6.as_str(), v6.host()), ("[::1]", "[::1]"));
+        assert!(authority(&parts(&[("host", "a"), ("host", "a")]), false).is_err());
+        assert!(authority(&parts(&[]), false).is_err());
     }
 }

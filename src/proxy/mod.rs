@@ -1,4 +1,31 @@
-//! The request pipeline: pick the route, verify or sign, forward.
+//! The request pipeline. [`Proxy::handle`] owns one per-request context
+//! (`pipeline::RequestCtx`) and runs the phases in order; each phase lives
+//! in one file:
+//!
+//! 1. **admit** (`pipeline.rs`, `admit`): sizes, framing and header hygiene
+//!    (`hygiene.rs`, `check`), then the authority the client addressed,
+//!    parsed once (`hygiene.rs`, `authority`).
+//! 2. **route** (`pipeline.rs`, `route`): the first matching route
+//!    (`route.rs`, `find`), its path policy (`path.rs`), upgrades, the
+//!    declared body length (`body.rs`).
+//! 3. **authenticate** (`pipeline.rs`, `authenticate`): a verify route checks
+//!    the request in its scheme (`verify.rs`, `authenticate`), giving the
+//!    caller's identity (kept in the context) and a replay key; a sign route
+//!    only reads the body (`body.rs`, `read`).
+//! 4. **claim** (`pipeline.rs`, `Proxy::claim`): the replay key, once.
+//! 5. **build** (`upstream_request.rs`, `build_upstream_request`): the
+//!    upstream target is computed once (`route.rs`, `target_for`) and both
+//!    signed (`sign.rs`, `sign_upstream`) and sent; headers cleaned, identity
+//!    or signature added.
+//! 6. **forward** (`forward.rs`, `send`): to the HTTP or echo upstream
+//!    (`echo.rs`), with a websocket tunnel when the upstream agrees. A
+//!    failure that never reached the upstream releases the claim
+//!    (`pipeline.rs`, `Proxy::release`).
+//! 7. **respond** (`respond.rs`, `respond`): a rejection becomes its JSON
+//!    answer (`crate::error`), with `Accept-Signature` on a 401 of an RFC 9421
+//!    route.
+//! 8. **log** (`respond.rs`, `log`): metrics and one access-log event per
+//!    request, carrying a rejection's code and reason.
 
 mod body;
 mod echo;
@@ -6,8 +33,11 @@ mod forward;
 pub mod headers;
 mod hygiene;
 pub mod path;
+mod pipeline;
+mod respond;
 mod route;
 mod sign;
+mod upstream_request;
 mod verify;
 
 use std::net::SocketAddr;
@@ -17,18 +47,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::request::Parts;
-use http::{HeaderValue, Request, Response, header};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 pub use body::ProxyBody;
 pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
 
-use crate::config::{Action, PathPolicy, VerifyScheme};
-use crate::error::Rejection;
 use crate::generation::Generation;
-use crate::metrics::{Metrics, RouteLabel, RouteReason, RouteStatus};
+use crate::metrics::Metrics;
 use crate::replay::ReplayStore;
+use pipeline::RequestCtx;
 
 /// State every worker thread shares. The generation is swapped on reload;
 /// the replay store, request ids and metrics outlive every generation, so a
@@ -101,172 +129,31 @@ impl Proxy {
         &self.shared
     }
 
-    /// [`Proxy::handle`], with a panic confined to its own request: that
-    /// request gets 500 JSON, the connection and every other request go on.
+    /// Serves one request of a connection: [`Proxy::handle`].
     pub async fn serve(&self, conn: &Conn, request: Request<Incoming>) -> Response<ProxyBody> {
-        guarded(self.handle(conn, request)).await
+        self.handle(conn, request).await
     }
 
     /// Handles one request; never fails: rejections become JSON responses.
+    /// The context is this function's: the phases fill it in, `respond`
+    /// and `log` read it.
     pub async fn handle(&self, conn: &Conn, request: Request<Incoming>) -> Response<ProxyBody> {
-        let started = std::time::Instant::now();
         let generation = self.shared.current();
-        let config = &generation.config;
-        let (parts, body) = request.into_parts();
-        let log = AccessLog {
-            method: parts.method.clone(),
-            path: parts.uri.path().to_owned(),
-            bytes_in: body::declared_length(&parts.headers),
-        };
-        let request_id = match parts.headers.get(headers::X_REQUEST_ID) {
-            Some(id) if is_sane_request_id(id) => id.clone(),
-            _ => self.shared.ids.next(),
-        };
-        // A listener the latest reload removed has no routes left.
-        let routes = generation.listener(&conn.listener).map_or(&[][..], |(_, l)| &l.routes[..]);
-        let routed = hygiene::check(&parts, conn.https, &config.limits)
-            .and_then(|()| inbound_authority(&parts, conn.https))
-            .and_then(|authority| {
-                let host = Some(route::host_of(&authority));
-                let route = route::find(routes, host, &parts.method, parts.uri.path()).ok_or(Rejection::NoRoute)?;
-                if route.path_policy == PathPolicy::Strict {
-                    path::check_strict(parts.uri.path()).map_err(Rejection::NonCanonicalPath)?;
-                }
-                let websocket = hygiene::check_upgrade(&parts, route.websocket)?;
-                Ok((route, authority, websocket))
-            });
-        let (route, result) = match routed {
-            Err(rejection) => (None, Err(rejection)),
-            Ok((route, authority, websocket)) => {
-                let ctx = forward::Ctx {
-                    proxy: self,
-                    generation: &generation,
-                    conn,
-                    route,
-                    request_id: &request_id,
-                    authority: &authority,
-                    websocket,
-                };
-                let result = match &route.action {
-                    Action::Verify(policy) => verify::run(&ctx, policy, parts, body).await,
-                    Action::Sign(policy) => sign::run(&ctx, policy, parts, body).await,
-                };
-                (Some(route), result)
-            }
-        };
-        let route_name = route.map_or("", |r| r.name.as_str());
-        let mut auth = "ok";
-        let mut response = result.unwrap_or_else(|rejection| {
-            auth = rejection.code();
-            tracing::info!(
-                request_id = request_id.to_str().unwrap_or_default(),
-                route = route_name,
-                status = rejection.status().as_u16(),
-                error = rejection.code(),
-                reason = %rejection,
-                "request rejected"
-            );
-            if matches!(rejection, Rejection::Auth(_) | Rejection::ConsumerNotAllowed) {
-                let labels = RouteReason { route: route_name.to_owned(), reason: rejection.code() };
-                self.shared.metrics.auth_failures.get_or_create(&labels).inc();
-            }
-            // Accept-Signature is RFC 9421's way to say what to sign.
-            let accept_signature = route.and_then(|r| match &r.action {
-                Action::Verify(policy) => match &policy.scheme {
-                    VerifyScheme::Rfc9421(rules) => Some(&rules.accept_signature),
-                    _ => None,
-                },
-                Action::Sign(_) => None,
-            });
-            rejection.into_response(&request_id, accept_signature)
-        });
-        let status = response.status().as_u16();
-        let metrics = &self.shared.metrics;
-        metrics.requests.get_or_create(&RouteStatus { route: route_name.to_owned(), status }).inc();
-        let elapsed = started.elapsed();
-        metrics
-            .request_seconds
-            .get_or_create(&RouteLabel { route: route_name.to_owned() })
-            .observe(elapsed.as_secs_f64());
-        log.emit(&conn.listener, route_name, &request_id, &response, auth, elapsed);
-        response.headers_mut().insert(headers::X_REQUEST_ID, request_id);
+        let mut ctx = RequestCtx::new(&generation, conn, &request, &self.shared.ids);
+        let outcome = pipeline::guarded(self.run(&mut ctx, request)).await;
+        let mut response = respond::respond(&mut ctx, outcome);
+        respond::log(&self.shared.metrics, &ctx, &response);
+        response.headers_mut().insert(headers::X_REQUEST_ID, ctx.request_id);
         response
     }
 }
 
-async fn guarded(handler: impl Future<Output = Response<ProxyBody>>) -> Response<ProxyBody> {
-    use futures_util::FutureExt as _;
-    match std::panic::AssertUnwindSafe(handler).catch_unwind().await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::error!("request handler panicked; answered 500");
-            Rejection::Internal.into_response(&HeaderValue::from_static("-"), None)
-        }
-    }
-}
-
-/// Who a verified request came from, attached to its response for the log.
+/// Who sent a verified request: sent upstream as `X-Consumer-ID` and
+/// `X-Credential-Identifier`, and logged.
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
     pub consumer: HeaderValue,
     pub keyid: HeaderValue,
-}
-
-/// What the access log needs from the request before it is consumed.
-struct AccessLog {
-    method: http::Method,
-    path: String,
-    bytes_in: Option<u64>,
-}
-
-impl AccessLog {
-    /// One event per request, target `hmac_gateway::access` (filter it with
-    /// RUST_LOG). The path is logged without its query: values stay out.
-    fn emit(
-        &self,
-        listener: &str,
-        route: &str,
-        request_id: &HeaderValue,
-        response: &Response<ProxyBody>,
-        auth: &str,
-        elapsed: std::time::Duration,
-    ) {
-        let identity = response.extensions().get::<Identity>();
-        let text = |v: Option<&HeaderValue>| v.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        tracing::info!(
-            target: "hmac_gateway::access",
-            request_id = request_id.to_str().unwrap_or_default(),
-            listener,
-            route,
-            consumer = text(identity.map(|i| &i.consumer)),
-            keyid = text(identity.map(|i| &i.keyid)),
-            method = self.method.as_str(),
-            path = self.path.as_str(),
-            status = response.status().as_u16(),
-            auth,
-            bytes_in = self.bytes_in.unwrap_or(0),
-            bytes_out = http_body::Body::size_hint(response.body()).exact().unwrap_or(0),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "access"
-        );
-    }
-}
-
-/// The authority the client addressed: the URI's (HTTP/2, absolute-form)
-/// or the single `Host` header, lowercase with the default port removed.
-fn inbound_authority(parts: &Parts, https: bool) -> Result<String, Rejection> {
-    let bad = |why: &'static str| Rejection::BadRequest(why.into());
-    let mut hosts = parts.headers.get_all(header::HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
-        return Err(bad("more than one Host header"));
-    }
-    let raw = match (parts.uri.authority(), host) {
-        (Some(a), _) => a.as_str(),
-        (None, Some(h)) => h.to_str().map_err(|_| bad("invalid Host header"))?,
-        (None, None) => return Err(bad("missing Host header")),
-    };
-    crate::config::normalize_host(raw, https).ok_or_else(|| bad("invalid Host header"))
 }
 
 /// An inbound id is kept (so a chain of gateways logs one id) only if it is
@@ -312,10 +199,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_answers_500_json() {
-        let response = guarded(async { panic!("boom") }).await;
+        let panicked = pipeline::guarded(async { panic!("boom") }).await.expect_err("a panic is refused");
+        assert_eq!(panicked.log_reason(), "internal error: the request handler panicked");
+        let response = panicked.to_response(&HeaderValue::from_static("id"));
         assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(response.headers()["content-type"], "application/json");
-        let ok = guarded(async { Response::new(ProxyBody::full(bytes::Bytes::from_static(b"fine"))) }).await;
+        let fine = async { Ok(Response::new(ProxyBody::full(bytes::Bytes::from_static(b"fine")))) };
+        let ok = pipeline::guarded(fine).await.expect("no panic");
         assert_eq!(ok.status(), http::StatusCode::OK);
     }
 }

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::Method;
+use http::uri::PathAndQuery;
 
 use crate::config::{Route, Upstream};
+use crate::error::Rejection;
 
 /// Host (without port, lowercase), method and raw path decide.
 pub fn find<'a>(routes: &'a [Arc<Route>], host: Option<&str>, method: &Method, path: &str) -> Option<&'a Arc<Route>> {
@@ -23,8 +26,23 @@ pub fn host_of(authority: &str) -> &str {
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
 
+/// The target a route sends upstream for a request's `path` and `query`,
+/// computed once per request: a sign route signs exactly this value and the
+/// wire request carries the same value.
+pub fn target_for(route: &Route, path: &str, query: Option<&str>) -> Result<PathAndQuery, Rejection> {
+    let mut target = path_for(route, path);
+    if let Some(q) = query {
+        target.reserve(q.len() + 1);
+        target.push('?');
+        target.push_str(q);
+    }
+    // From `Bytes`, `PathAndQuery` keeps the buffer instead of copying it.
+    PathAndQuery::from_maybe_shared(Bytes::from(target))
+        .map_err(|_| Rejection::BadRequest("the request target cannot be forwarded".into()))
+}
+
 /// The path a route sends upstream for a request `path`.
-pub fn path_for(route: &Route, path: &str) -> String {
+fn path_for(route: &Route, path: &str) -> String {
     let base = match &route.upstream {
         Upstream::Http(up) => up.base_path.as_str(),
         Upstream::Echo => "",

@@ -1,33 +1,17 @@
-//! Consumer role: rewrite to the upstream, sign in the route's scheme (RFC
-//! 9421 with Content-Digest, AWS SigV4, or a webhook provider's), forward.
-//! Signing happens after every rewrite.
+//! Consumer role: sign the upstream request in the route's scheme (RFC 9421
+//! with Content-Digest, AWS SigV4, or a webhook provider's). The build phase
+//! (`upstream_request.rs`) calls [`sign_upstream`] after every rewrite, with
+//! the target it sends; `hmac-gateway sign` calls [`sign_request`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Response, header};
-use hyper::body::Incoming;
+use http::{HeaderMap, HeaderValue, Method, header};
 
-use super::forward::Ctx;
-use super::{ProxyBody, headers, route, unix_now};
+use super::{headers, route};
 use crate::config::{Route, Secret, SignPolicy, SignScheme, Upstream};
 use crate::error::Rejection;
 use crate::scheme::rfc9421::{self, ALG, Component, HmacSha256, MessageView};
 use crate::scheme::{digest, sigv4, webhook};
-
-pub(super) async fn run(
-    ctx: &Ctx<'_>,
-    policy: &SignPolicy,
-    mut parts: Parts,
-    incoming: Incoming,
-) -> Result<Response<ProxyBody>, Rejection> {
-    ctx.check_declared_length(&parts.headers)?;
-    let body = ctx.read_body(incoming).await?;
-    let request = Outbound { method: &parts.method, path: parts.uri.path(), query: parts.uri.query(), body: &body };
-    let signed =
-        sign_request(ctx.route, policy, ctx.authority, &request, &mut parts.headers, unix_now(), &fresh_nonce()?)?;
-    Ok(ctx.forward(parts, &signed.path, body).await?)
-}
 
 /// A request as the application sent it to the egress listener.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +22,7 @@ pub struct Outbound<'a> {
     pub body: &'a [u8],
 }
 
-/// Where the signed request goes.
+/// Where the signed request goes (for `hmac-gateway sign`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedTarget {
     /// Path sent upstream (after `strip_prefix` and the upstream's base path).
@@ -48,9 +32,9 @@ pub struct SignedTarget {
 }
 
 /// Rewrites `headers` for the route's upstream and signs in the route's
-/// scheme: strips hop-by-hop fields, sets `Host`, replaces any credentials
-/// of that scheme the application sent, and signs last, after every
-/// rewrite. Used by the proxy and by `hmac-gateway sign`.
+/// scheme, as [`sign_upstream`] does, for a request as the application sent
+/// it. Used by `hmac-gateway sign`; the proxy computes the target once
+/// itself and calls [`sign_upstream`].
 pub fn sign_request(
     route: &Route,
     policy: &SignPolicy,
@@ -60,18 +44,45 @@ pub fn sign_request(
     now: i64,
     nonce: &str,
 ) -> Result<SignedTarget, Rejection> {
-    // `url` is where the request goes; `authority` is the Host sent and
-    // signed: the client's with `preserve_host`, so the signature covers
-    // exactly what the upstream receives.
-    let (scheme, destination) = match &route.upstream {
+    let target = route::target_for(route, request.path, request.query)?;
+    let upstream = Outbound { path: target.path(), query: target.query(), ..*request };
+    sign_upstream(route, policy, inbound_authority, &upstream, headers, now, nonce)?;
+    let (scheme, destination) = endpoint(route, inbound_authority);
+    Ok(SignedTarget { url: format!("{scheme}://{destination}{target}"), path: target.path().to_owned() })
+}
+
+/// The scheme and authority a route's requests are sent to.
+fn endpoint<'a>(route: &'a Route, inbound_authority: &'a str) -> (&'static str, &'a str) {
+    match &route.upstream {
         Upstream::Http(up) => (if up.https { "https" } else { "http" }, up.authority.as_str()),
         Upstream::Echo => ("http", inbound_authority),
-    };
+    }
+}
+
+/// Signs `request`, whose path and query are already the upstream's, in the
+/// route's scheme: strips hop-by-hop fields, sets `Host`, replaces any
+/// credentials of that scheme the application sent, and signs last, after
+/// every rewrite.
+pub(super) fn sign_upstream(
+    route: &Route,
+    policy: &SignPolicy,
+    inbound_authority: &str,
+    request: &Outbound<'_>,
+    headers: &mut HeaderMap,
+    now: i64,
+    nonce: &str,
+) -> Result<(), Rejection> {
+    // `authority` is the Host sent and signed: the client's with
+    // `preserve_host`, so the signature covers exactly what the upstream
+    // receives.
+    let (scheme, destination) = endpoint(route, inbound_authority);
     let authority = if route.preserve_host { inbound_authority } else { destination };
-    let path = route::path_for(route, request.path);
     headers::strip_hop_by_hop(headers);
-    headers.insert(header::HOST, HeaderValue::from_str(authority).map_err(|_| Rejection::Internal)?);
-    let target = Target { scheme, authority, path: &path, query: request.query };
+    let host =
+        HeaderValue::from_str(authority).map_err(|_| Rejection::Internal("the Host to sign is not a header value"))?;
+    headers.insert(header::HOST, host);
+    let path = request.path;
+    let target = Target { scheme, authority, path, query: request.query };
     let added = match &policy.scheme {
         SignScheme::Rfc9421 { label, components, mac } => {
             sign_rfc9421(&policy.keyid, label, components, mac, &target, request, headers, now, nonce)?
@@ -82,7 +93,7 @@ pub fn sign_request(
             }
             let signer = sigv4::Signer { access_key: &policy.keyid, secret: secret.expose(), region, service };
             let parts =
-                sigv4::Parts { method: request.method.as_str(), path: &path, query: request.query, headers, authority };
+                sigv4::Parts { method: request.method.as_str(), path, query: request.query, headers, authority };
             sigv4::sign(&signer, &parts, request.body, now)
         }
         SignScheme::Webhook { provider, secrets } => {
@@ -97,10 +108,11 @@ pub fn sign_request(
         }
     };
     for (name, value) in added {
-        headers.insert(name, HeaderValue::from_str(&value).map_err(|_| Rejection::Internal)?);
+        let value =
+            HeaderValue::from_str(&value).map_err(|_| Rejection::Internal("a signature is not a header value"))?;
+        headers.insert(name, value);
     }
-    let query = request.query.map(|q| format!("?{q}")).unwrap_or_default();
-    Ok(SignedTarget { url: format!("{scheme}://{destination}{path}{query}"), path })
+    Ok(())
 }
 
 /// Where the signed request goes, as RFC 9421 covers it.
@@ -131,7 +143,10 @@ fn sign_rfc9421(
     let digest_component = Component::content_digest();
     if !request.body.is_empty() || components.contains(&digest_component) {
         let value = digest::content_digest_sha256(request.body);
-        headers.insert(headers::CONTENT_DIGEST, HeaderValue::from_str(&value).map_err(|_| Rejection::Internal)?);
+        headers.insert(
+            headers::CONTENT_DIGEST,
+            HeaderValue::from_str(&value).map_err(|_| Rejection::Internal("a digest is not a header value"))?,
+        );
         if !components.contains(&digest_component) {
             components.push(digest_component);
         }
@@ -154,6 +169,6 @@ fn sign_rfc9421(
 /// 128 random bits, base64url: unique per request across replicas.
 pub fn fresh_nonce() -> Result<String, Rejection> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|_| Rejection::Internal)?;
+    getrandom::fill(&mut bytes).map_err(|_| Rejection::Internal("the system random source failed"))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }

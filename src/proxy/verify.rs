@@ -1,93 +1,99 @@
-//! Host role: verify the request in the route's scheme, then forward it with
-//! the caller's identity.
+//! The authenticate phase of a verify route (host role): the request is
+//! checked in the route's scheme, giving who sent it and the replay key to
+//! claim. The pipeline (`pipeline.rs`) claims it and forwards.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, Response};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use hyper::body::Incoming;
 
-use super::forward::Ctx;
-use super::{Identity, ProxyBody, body, headers, unix_now};
-use crate::config::{ReplayRelease, Rfc9421Rules, VerifyPolicy, VerifyScheme, WebhookEndpoint};
+use super::pipeline::{RequestCtx, Routed};
+use super::{Identity, body, headers, unix_now};
+use crate::config::{KeyStore, Rfc9421Rules, VerifyPolicy, VerifyScheme, WebhookEndpoint};
 use crate::error::Rejection;
-use crate::replay::Claim;
 use crate::scheme::rfc9421::{self, MessageView, Rules};
-use crate::scheme::{AuthError, Scheme, authenticate, digest};
-use crate::upstream::ForwardError;
+use crate::scheme::{self, AuthError, Scheme, digest};
 
-pub(super) async fn run(
-    ctx: &Ctx<'_>,
+/// Authenticates the request in the route's scheme. Only the native scheme
+/// checks its MAC before reading the body; the others need the body first.
+pub(super) async fn authenticate(
+    ctx: &RequestCtx<'_>,
+    routed: &Routed<'_>,
     policy: &VerifyPolicy,
-    parts: Parts,
+    parts: &Parts,
     incoming: Incoming,
-) -> Result<Response<ProxyBody>, Rejection> {
-    ctx.check_declared_length(&parts.headers)?;
-    let accepted = match &policy.scheme {
-        VerifyScheme::Rfc9421(rules) => run_rfc9421(ctx, policy, rules, &parts, incoming).await?,
-        VerifyScheme::AwsSigV4(scheme) => run_keyed(ctx, policy, scheme, &parts, incoming).await?,
-        VerifyScheme::Compat(scheme) => run_keyed(ctx, policy, scheme, &parts, incoming).await?,
-        VerifyScheme::Webhook(endpoint) => run_webhook(ctx, endpoint, &parts, incoming).await?,
-    };
-    let claimed = match accepted.replay {
-        Some(key) if policy.replay => Some(claim(ctx, key).await?),
-        _ => None,
-    };
-    let forwarded = forward_verified(ctx, parts, accepted.body, accepted.identity).await;
-    if let (Err(failure), Some(key)) = (&forwarded, claimed) {
-        // A request that never reached the upstream was not acted on: its
-        // sender may present it again (webhook providers retry exactly this).
-        if !failure.may_have_arrived || policy.replay_release == ReplayRelease::AnyFailure {
-            release(ctx, &key).await;
-        }
+) -> Result<Verified, Rejection> {
+    let request = Inbound { ctx, routed, parts };
+    match &policy.scheme {
+        VerifyScheme::Rfc9421(rules) => run_rfc9421(&request, policy, rules, incoming).await,
+        VerifyScheme::AwsSigV4(scheme) => run_keyed(&request, policy, scheme, incoming).await,
+        VerifyScheme::Compat(scheme) => run_keyed(&request, policy, scheme, incoming).await,
+        VerifyScheme::Webhook(endpoint) => run_webhook(&request, endpoint, incoming).await,
     }
-    Ok(forwarded?)
 }
 
-/// What authentication hands on: the body (read and checked), who sent it,
+/// The request being authenticated and where it arrived.
+struct Inbound<'r, 'a> {
+    ctx: &'r RequestCtx<'a>,
+    routed: &'r Routed<'a>,
+    parts: &'r Parts,
+}
+
+impl<'r> Inbound<'r, '_> {
+    fn view(&self) -> MessageView<'r> {
+        MessageView {
+            method: self.parts.method.as_str(),
+            scheme: if self.ctx.conn.https { "https" } else { "http" },
+            authority: self.routed.authority.as_str(),
+            path: self.parts.uri.path(),
+            query: self.parts.uri.query(),
+            headers: &self.parts.headers,
+        }
+    }
+
+    fn keys(&self) -> &'r KeyStore {
+        &self.ctx.generation.config.keys
+    }
+
+    async fn read_body(&self, incoming: Incoming) -> Result<Bytes, Rejection> {
+        body::read(self.routed.route, incoming).await
+    }
+}
+
+/// What verification hands on: the body (read and checked), who sent it,
 /// and what the replay store must see only once.
-struct Accepted {
-    body: Bytes,
-    identity: Identity,
-    replay: Option<ReplayKey>,
+pub(super) struct Verified {
+    pub body: Bytes,
+    pub identity: Identity,
+    pub replay: Option<ReplayKey>,
 }
 
 /// A replay claim: `id` under `keyid`, remembered for `ttl`.
-struct ReplayKey {
-    keyid: String,
-    id: String,
-    ttl: Duration,
-}
-
-fn view<'a>(ctx: &Ctx<'a>, parts: &'a Parts) -> MessageView<'a> {
-    MessageView {
-        method: parts.method.as_str(),
-        scheme: if ctx.conn.https { "https" } else { "http" },
-        authority: ctx.authority,
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: &parts.headers,
-    }
+pub(super) struct ReplayKey {
+    pub keyid: String,
+    pub id: String,
+    pub ttl: Duration,
 }
 
 /// The native scheme: the MAC is checked before the body is read; the body
 /// is then bound to the signature through Content-Digest.
 async fn run_rfc9421(
-    ctx: &Ctx<'_>,
+    request: &Inbound<'_, '_>,
     policy: &VerifyPolicy,
     rfc: &Rfc9421Rules,
-    parts: &Parts,
     incoming: Incoming,
-) -> Result<Accepted, Rejection> {
+) -> Result<Verified, Rejection> {
+    let parts = request.parts;
     let input = joined(&parts.headers, &headers::SIGNATURE_INPUT);
     let signature = joined(&parts.headers, &headers::SIGNATURE);
     if input.is_empty() && signature.is_empty() {
         return Err(AuthError::MissingSignature.into());
     }
     let candidates = rfc9421::parse_candidates(&input, &signature)?;
-    let keys = &ctx.generation.config.keys;
+    let keys = request.keys();
     let rules = Rules {
         required: &rfc.required,
         require_digest: body::may_have_body(&incoming, &parts.headers),
@@ -95,13 +101,13 @@ async fn run_rfc9421(
         window: rfc.window,
         now: unix_now(),
     };
-    let accepted = rfc9421::verify(&view(ctx, parts), &candidates, &rules, |keyid| {
+    let accepted = rfc9421::verify(&request.view(), &candidates, &rules, |keyid| {
         keys.get(keyid).map(|k| (k, &k.macs[..], policy.consumers.contains(&k.consumer)))
     })?;
     if !policy.consumers.contains(&accepted.key.consumer) {
         return Err(Rejection::ConsumerNotAllowed);
     }
-    let body = ctx.read_body(incoming).await?;
+    let body = request.read_body(incoming).await?;
     if accepted.covers_digest {
         let lines = parts.headers.get_all(&headers::CONTENT_DIGEST);
         digest::verify_content_digest(lines.iter().map(|v| v.as_bytes()), &body)?;
@@ -115,21 +121,20 @@ async fn run_rfc9421(
         ttl: Duration::from_secs(rfc.window.replay_ttl(accepted.created, rules.now)),
     };
     let identity = Identity { consumer: accepted.key.consumer_id.clone(), keyid: accepted.key.keyid.clone() };
-    Ok(Accepted { body, identity, replay: Some(replay) })
+    Ok(Verified { body, identity, replay: Some(replay) })
 }
 
 /// Schemes whose key ids name consumer keys (AWS SigV4, Kong, APISIX): the
 /// MAC covers the body (or its hash), so the body is read first.
 async fn run_keyed<S: Scheme>(
-    ctx: &Ctx<'_>,
+    request: &Inbound<'_, '_>,
     policy: &VerifyPolicy,
     scheme: &S,
-    parts: &Parts,
     incoming: Incoming,
-) -> Result<Accepted, Rejection> {
-    let body = ctx.read_body(incoming).await?;
-    let keys = &ctx.generation.config.keys;
-    let verified = authenticate(scheme, &view(ctx, parts), &body, unix_now(), |keyid| {
+) -> Result<Verified, Rejection> {
+    let body = request.read_body(incoming).await?;
+    let keys = request.keys();
+    let verified = scheme::authenticate(scheme, &request.view(), &body, unix_now(), |keyid| {
         keyid.and_then(|k| keys.get(k)).map(|k| (k, &k.secrets[..]))
     })?;
     if !policy.consumers.contains(&verified.key.consumer) {
@@ -139,63 +144,24 @@ async fn run_keyed<S: Scheme>(
     let replay =
         verified.replay.map(|(id, ttl)| ReplayKey { keyid: keyid.to_owned(), id, ttl: Duration::from_secs(ttl) });
     let identity = Identity { consumer: verified.key.consumer_id.clone(), keyid: verified.key.keyid.clone() };
-    Ok(Accepted { body, identity, replay })
+    Ok(Verified { body, identity, replay })
 }
 
 /// Webhook schemes: the route's own secrets; the identity is the endpoint's.
 async fn run_webhook(
-    ctx: &Ctx<'_>,
+    request: &Inbound<'_, '_>,
     endpoint: &WebhookEndpoint,
-    parts: &Parts,
     incoming: Incoming,
-) -> Result<Accepted, Rejection> {
-    let body = ctx.read_body(incoming).await?;
-    let verified =
-        authenticate(&endpoint.scheme, &view(ctx, parts), &body, unix_now(), |_| Some((&(), &endpoint.secrets[..])))?;
+) -> Result<Verified, Rejection> {
+    let body = request.read_body(incoming).await?;
+    let verified = scheme::authenticate(&endpoint.scheme, &request.view(), &body, unix_now(), |_| {
+        Some((&(), &endpoint.secrets[..]))
+    })?;
     let provider = endpoint.scheme.provider.name();
     let replay =
         verified.replay.map(|(id, ttl)| ReplayKey { keyid: provider.to_owned(), id, ttl: Duration::from_secs(ttl) });
     let identity = Identity { consumer: endpoint.consumer_id.clone(), keyid: HeaderValue::from_static(provider) };
-    Ok(Accepted { body, identity, replay })
-}
-
-/// Claims `key` in the replay store; a second use is a replay. The claim is
-/// held while the request is forwarded, so a copy arriving meanwhile is refused.
-async fn claim(ctx: &Ctx<'_>, key: ReplayKey) -> Result<ReplayKey, Rejection> {
-    if ctx.proxy.shared.replay.claim(&key.keyid, &key.id, key.ttl).await? == Claim::Replayed {
-        return Err(AuthError::Replayed.into());
-    }
-    Ok(key)
-}
-
-/// Gives a claim back. A store that cannot be reached keeps it (until its
-/// TTL): refusing a legitimate retry is safer than letting a replay in.
-async fn release(ctx: &Ctx<'_>, key: &ReplayKey) {
-    if let Err(e) = ctx.proxy.shared.replay.release(&key.keyid, &key.id).await {
-        tracing::warn!(error = %e, "could not release a replay claim after a failed forward");
-    }
-}
-
-/// Rewrites the path, replaces identity and forwarding headers, forwards.
-async fn forward_verified(
-    ctx: &Ctx<'_>,
-    mut parts: Parts,
-    body: Bytes,
-    identity: Identity,
-) -> Result<Response<ProxyBody>, ForwardError> {
-    let path = ctx.upstream_path(parts.uri.path());
-    let h = &mut parts.headers;
-    headers::strip_hop_by_hop(h);
-    headers::strip_identity_spoofs(h);
-    h.insert(headers::X_CONSUMER_ID, identity.consumer.clone());
-    h.insert(headers::X_CREDENTIAL_IDENTIFIER, identity.keyid.clone());
-    let proto = if ctx.conn.https { "https" } else { "http" };
-    let peer = ctx.conn.peer.ip();
-    let trusted = ctx.generation.config.trusted_proxies.iter().any(|net| net.contains(peer));
-    headers::set_forwarded(h, peer, trusted, proto, ctx.authority);
-    let mut response = ctx.forward(parts, &path, body).await?;
-    response.extensions_mut().insert(identity);
-    Ok(response)
+    Ok(Verified { body, identity, replay })
 }
 
 /// All field lines of `name`, joined with `, ` (RFC 9110 section 5.3); a
