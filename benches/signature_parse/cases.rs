@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{KeyInit as _, Mac as _};
+use hmac::Mac as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use hmac_gateway::config::Secret;
@@ -11,7 +11,7 @@ use hmac_gateway::scheme::compat::{Algorithm, Compat, Dialect};
 use hmac_gateway::scheme::rfc9421::{self, ALG, Component, HmacSha256, MessageView, Rules};
 use hmac_gateway::scheme::sigv4::{self, PathRules, SigV4};
 use hmac_gateway::scheme::webhook::{self, Provider, Webhook};
-use hmac_gateway::scheme::{AuthError, Window, authenticate};
+use hmac_gateway::scheme::{AuthError, Window, authenticate, keyed};
 use std::time::Duration;
 
 const NOW: i64 = 1_700_000_000;
@@ -39,7 +39,7 @@ pub struct Keys {
 
 impl Keys {
     pub fn new() -> Self {
-        let rfc9421 = HmacSha256::new_from_slice(SECRET).unwrap_or_else(|_| unreachable!("any key length"));
+        let rfc9421: HmacSha256 = keyed::hmac(SECRET);
         Self { rfc9421, secrets: vec![Secret::new(SECRET.to_vec())] }
     }
 }
@@ -201,7 +201,7 @@ fn sigv4_normal() -> Case {
 
 fn kong_normal() -> Case {
     let date = http_date();
-    let mut mac = HmacSha256::new_from_slice(SECRET).unwrap_or_else(|_| unreachable!("any key length"));
+    let mut mac: HmacSha256 = keyed::hmac(SECRET);
     mac.update(format!("date: {date}\nGET /v1/items HTTP/1.1").as_bytes());
     let signature = B64.encode(mac.finalize().into_bytes());
     let auth = format!(

@@ -10,10 +10,10 @@ use std::collections::HashSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use http::HeaderMap;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest, Sha256};
 
 use super::caps::{self, MAX_COMPONENTS, MAX_PARAMS};
-use super::{AuthError, MessageView, Scheme, Window, macs_equal};
+use super::{AuthError, MessageView, Scheme, Window, keyed, macs_equal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -43,16 +43,19 @@ impl Algorithm {
     }
 
     fn mac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        fn run<M: hmac::Mac + hmac::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
-            let mut mac = <M as hmac::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("any key length"));
-            mac.update(data);
-            mac.finalize().into_bytes().to_vec()
+        fn run<D: hmac::EagerHash + Digest>(key: &[u8], data: &[u8]) -> Vec<u8>
+        where
+            hmac::Hmac<D>: hmac::Mac,
+        {
+            let mut mac = keyed::hmac::<D>(key);
+            hmac::Mac::update(&mut mac, data);
+            hmac::Mac::finalize(mac).into_bytes().to_vec()
         }
         match self {
-            Self::Sha1 => run::<hmac::Hmac<sha1::Sha1>>(key, data),
-            Self::Sha256 => run::<hmac::Hmac<Sha256>>(key, data),
-            Self::Sha384 => run::<hmac::Hmac<sha2::Sha384>>(key, data),
-            Self::Sha512 => run::<hmac::Hmac<sha2::Sha512>>(key, data),
+            Self::Sha1 => run::<sha1::Sha1>(key, data),
+            Self::Sha256 => run::<Sha256>(key, data),
+            Self::Sha384 => run::<sha2::Sha384>(key, data),
+            Self::Sha512 => run::<sha2::Sha512>(key, data),
         }
     }
 }

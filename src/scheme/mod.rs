@@ -7,6 +7,7 @@
 pub mod caps;
 pub mod compat;
 pub mod digest;
+pub mod keyed;
 pub mod rfc9421;
 pub mod sf;
 pub mod sigv4;

@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{KeyInit as _, Mac as _};
+use hmac::Mac as _;
 use http::HeaderMap;
 use sha2::{Digest as _, Sha256};
 
 use super::caps::{self, MAX_SIGNATURES};
-use super::{AuthError, MessageView, Scheme, Window, macs_equal};
-
-type HmacSha256 = hmac::Hmac<Sha256>;
+use super::{AuthError, MessageView, Scheme, Window, keyed, macs_equal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -212,7 +210,7 @@ fn signed_prefix(provider: Provider, timestamp: Option<&str>, id: Option<&str>) 
 
 /// The MAC a provider computes, over exactly the bytes it documents.
 fn mac(provider: Provider, secret: &[u8], timestamp: Option<&str>, id: Option<&str>, body: &[u8]) -> Vec<u8> {
-    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = keyed::hmac::<Sha256>(secret);
     mac.update(&signed_prefix(provider, timestamp, id));
     mac.update(body);
     mac.finalize().into_bytes().to_vec()

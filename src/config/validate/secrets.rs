@@ -3,8 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use hmac::KeyInit as _;
-
 use super::{Ctx, known};
 use crate::config::raw::{RawConfig, RawConsumer, RawKey, RawSecret, SignFields, Spanned, VerifyFields};
 use crate::config::secret::{self, Encoding, Secret, SecretSource};
@@ -124,8 +122,8 @@ pub(super) fn lookup_secret<'s>(ctx: &mut Ctx<'_>, secrets: &'s Secrets, name: &
 }
 
 pub(super) fn prepared_mac(secret: &Secret) -> HmacSha256 {
-    // HMAC accepts keys of any length; the minimum is enforced when secrets load.
-    HmacSha256::new_from_slice(secret.expose()).unwrap_or_else(|_| unreachable!())
+    // The minimum key length is enforced when secrets load.
+    crate::scheme::keyed::hmac(secret.expose())
 }
 
 fn header_value(ctx: &mut Ctx<'_>, s: &Spanned<String>, what: &str) -> Option<http::HeaderValue> {

@@ -5,15 +5,13 @@
 pub mod canonical;
 mod parse;
 
-use hmac::{KeyInit as _, Mac as _};
+use hmac::Mac as _;
 use sha2::{Digest as _, Sha256};
 
 pub use canonical::{Parts, PathRules};
 pub use parse::{amz_date, parse_amz_date};
 
-use super::{AuthError, MessageView, Scheme, Window, macs_equal};
-
-type HmacSha256 = hmac::Hmac<Sha256>;
+use super::{AuthError, MessageView, Scheme, Window, keyed, macs_equal};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const UNSIGNED: &str = "UNSIGNED-PAYLOAD";
@@ -186,7 +184,7 @@ pub fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> Ve
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = keyed::hmac::<Sha256>(key);
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
 }
