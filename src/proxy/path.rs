@@ -29,6 +29,9 @@ pub fn check_strict(path: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Hand-written rather than `percent_encoding::percent_decode`: that decoder
+/// passes a malformed escape through as literal bytes, and this check must
+/// refuse it, and must know which byte each escape stands for.
 fn check_escape(hex: Option<&[u8]>) -> Result<(), &'static str> {
     let decoded = hex
         .and_then(|h| std::str::from_utf8(h).ok())

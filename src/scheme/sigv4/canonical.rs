@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use http::HeaderMap;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 
 /// How the path is canonicalised: every AWS service but S3 normalises it
 /// and encodes it a second time; S3 takes it as it is, encoded once.
@@ -127,38 +128,21 @@ pub fn canonical_query(query: &str, skip: Option<&str>) -> String {
     out
 }
 
+/// RFC 3986 unreserved characters are left as they are; AWS encodes every
+/// other byte, with uppercase hex (what `percent-encoding` writes).
+const AWS_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+/// The same, keeping `/` (path segments).
+const AWS_ENCODE_PATH: &AsciiSet = &AWS_ENCODE.remove(b'/');
+
 /// Percent-encodes everything but RFC 3986 unreserved characters (and `/`
 /// when `keep_slash`), with uppercase hex.
 pub fn encode(bytes: &[u8], keep_slash: bool) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    percent_encode(bytes, if keep_slash { AWS_ENCODE_PATH } else { AWS_ENCODE }).to_string()
 }
 
+/// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as it is.
 pub fn decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |j: usize| bytes.get(j).and_then(|b| char::from(*b).to_digit(16));
-        match (bytes[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or_default());
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
+    percent_decode_str(text).collect()
 }
 
 /// Query components: `+` is a space, as form encoding (and AWS) reads it.
@@ -186,6 +170,30 @@ mod tests {
         }
         let s3 = PathRules::for_service("s3");
         assert_eq!(canonical_uri("//a/../b%20c", s3), "//a/../b%20c");
+    }
+
+    /// `percent-encoding` replaced a hand-written encoder and decoder: the
+    /// same bytes out, for every byte and every kind of broken escape.
+    #[test]
+    fn encoding_matches_the_aws_rules_byte_for_byte() {
+        for b in 0..=u8::MAX {
+            let unreserved = b.is_ascii_alphanumeric() || b"-_.~".contains(&b);
+            let escaped = format!("%{b:02X}");
+            let expected = if unreserved { char::from(b).to_string() } else { escaped.clone() };
+            assert_eq!(encode(&[b], false), expected, "{b:#04x}");
+            let expected_path = if b == b'/' { "/".to_owned() } else { expected };
+            assert_eq!(encode(&[b], true), expected_path, "{b:#04x}");
+            assert_eq!(decode(&escaped), [b]);
+            assert_eq!(decode(&escaped.to_lowercase()), [b]);
+        }
+        for broken in ["%", "%4", "%G1", "%%41", "a%2", "%4%41"] {
+            let expected: Vec<u8> = match broken {
+                "%%41" => b"%A".to_vec(),
+                "%4%41" => b"%4A".to_vec(),
+                other => other.as_bytes().to_vec(),
+            };
+            assert_eq!(decode(broken), expected, "{broken}");
+        }
     }
 
     #[test]
