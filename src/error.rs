@@ -107,7 +107,7 @@ impl Rejection {
             "message": self.to_string(),
             "request_id": request_id.to_str().unwrap_or_default(),
         });
-        let mut response = Response::new(ProxyBody::full(Bytes::from(body.to_string())));
+        let mut response = Response::new(crate::proxy::full_body(Bytes::from(body.to_string())));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

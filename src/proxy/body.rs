@@ -1,55 +1,28 @@
 //! Response body type and bounded request-body reading.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body::Body as _;
+use http_body_util::{BodyExt as _, Either, Full, Limited};
 use hyper::body::Incoming;
 
 use crate::config::Route;
 use crate::error::Rejection;
 
-/// What the gateway answers with: a body it made, or the upstream's, streamed.
-#[derive(Debug)]
-pub enum ProxyBody {
-    Full(Full<Bytes>),
-    Upstream(Incoming),
+/// What the gateway answers with: a body it made (`Left`), or the
+/// upstream's, streamed (`Right`).
+pub type ProxyBody = Either<Full<Bytes>, Incoming>;
+
+/// A body the gateway made.
+pub fn full(bytes: Bytes) -> ProxyBody {
+    Either::Left(Full::new(bytes))
 }
 
-impl ProxyBody {
-    pub fn full(bytes: Bytes) -> Self {
-        Self::Full(Full::new(bytes))
-    }
-}
-
-impl Body for ProxyBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.get_mut() {
-            Self::Full(full) => Pin::new(full).poll_frame(cx).map_err(|never| match never {}),
-            Self::Upstream(incoming) => Pin::new(incoming).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Self::Full(full) => full.is_end_stream(),
-            Self::Upstream(incoming) => incoming.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Self::Full(full) => full.size_hint(),
-            Self::Upstream(incoming) => incoming.size_hint(),
-        }
-    }
+/// The upstream's body, streamed as it arrives.
+pub fn upstream(incoming: Incoming) -> ProxyBody {
+    Either::Right(incoming)
 }
 
 /// The declared length, if any. An unparsable value was already refused by

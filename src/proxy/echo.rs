@@ -32,7 +32,7 @@ pub fn respond(
         "body_length": body.len(),
         "body_sha256": hex::encode(Sha256::digest(body)),
     });
-    let mut response = Response::new(ProxyBody::full(Bytes::from(echoed.to_string())));
+    let mut response = Response::new(super::body::full(Bytes::from(echoed.to_string())));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

@@ -8,7 +8,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::upstream_request::UpstreamRequest;
-use super::{Proxy, ProxyBody, echo, headers};
+use super::{Proxy, ProxyBody, body, echo, headers};
 use crate::config::{HttpUpstream, Route, Upstream};
 use crate::error::Rejection;
 use crate::generation::Generation;
@@ -45,13 +45,13 @@ pub(super) async fn send(
             client_upgrade.ok_or(ForwardError { rejection: Rejection::UpstreamUnavailable, may_have_arrived: true })?;
         tokio::spawn(tunnel(client, hyper::upgrade::on(&mut response)));
         let (head, _) = response.into_parts();
-        return Ok(Response::from_parts(head, ProxyBody::full(Bytes::new())));
+        return Ok(Response::from_parts(head, body::full(Bytes::new())));
     }
     let (mut head, incoming) = response.into_parts();
     // Before hop-by-hop stripping removes the Transfer-Encoding it keys on.
     headers::drop_length_beside_transfer_encoding(&mut head.headers);
     headers::strip_hop_by_hop(&mut head.headers);
-    Ok(Response::from_parts(head, ProxyBody::Upstream(incoming)))
+    Ok(Response::from_parts(head, body::upstream(incoming)))
 }
 
 fn count_error(proxy: &Proxy, up: &HttpUpstream, e: &ForwardError) {

@@ -50,7 +50,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
-pub use body::ProxyBody;
+pub use body::{ProxyBody, full as full_body};
 pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
 
 use crate::generation::Generation;
@@ -204,7 +204,7 @@ mod tests {
         let response = panicked.to_response(&HeaderValue::from_static("id"));
         assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(response.headers()["content-type"], "application/json");
-        let fine = async { Ok(Response::new(ProxyBody::full(bytes::Bytes::from_static(b"fine")))) };
+        let fine = async { Ok(Response::new(body::full(bytes::Bytes::from_static(b"fine")))) };
         let ok = pipeline::guarded(fine).await.expect("no panic");
         assert_eq!(ok.status(), http::StatusCode::OK);
     }
