@@ -151,13 +151,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)));
+    let pct = |percent: usize| latencies.get((latencies.len() * percent / 100).min(latencies.len().saturating_sub(1)));
     println!(
         "{{\"requests\":{},\"non_ok\":{non_ok},\"seconds\":{seconds:.3},\"rps\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
         latencies.len(),
         latencies.len() as f64 / seconds,
-        pct(0.50).copied().unwrap_or(0),
-        pct(0.99).copied().unwrap_or(0)
+        pct(50).copied().unwrap_or(0),
+        pct(99).copied().unwrap_or(0)
     );
     Ok(())
 }

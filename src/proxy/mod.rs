@@ -187,7 +187,8 @@ impl RequestIds {
         let value = (u128::from(self.prefix) << 40) | u128::from(n & 0xff_ffff_ffff);
         let mut text = [0u8; 22];
         for (i, byte) in text.iter_mut().enumerate() {
-            *byte = HEX[((value >> (4 * (21 - i))) & 0xf) as usize];
+            let nibble = u8::try_from((value >> (4 * (21 - i))) & 0xf).unwrap_or_default();
+            *byte = HEX[usize::from(nibble)];
         }
         HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
