@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use common::*;
 use http::StatusCode;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 #[tokio::test]
 async fn rejections_are_logged_once_with_their_reason_and_the_known_identity() {
@@ -20,21 +19,7 @@ async fn rejections_are_logged_once_with_their_reason_and_the_known_identity() {
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gw.yaml");
     std::fs::write(&config, verify_yaml(&format!("http://{down}"), "", "timeouts: { upstream_connect: 1s }")).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hmac-gateway"))
-        .args(["run", "--log-format", "json", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr: std::net::SocketAddr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().unwrap();
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if event["fields"]["message"] == "listening" {
-            break event["fields"]["addr"].as_str().unwrap().parse().unwrap();
-        }
-    };
+    let binary::Binary { mut child, mut lines, addr } = binary::spawn(&config).await;
     let unsigned = send(addr, &Req::get(addr, "/_functions/a")).await;
     assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
     let unreachable = send(addr, &signed(Req::get(addr, "/_functions/b"))).await;

@@ -11,8 +11,19 @@ use http::{HeaderValue, Method, StatusCode};
 /// Ingress (verify) in front of a recording upstream, and egress (sign)
 /// calling the ingress: two gateway processes' worth, as in the demo.
 async fn pair(egress_extra: &str) -> (Upstream, Vec<hmac_gateway::server::RunningGateway>, std::net::SocketAddr) {
+    pair_with("", egress_extra).await
+}
+
+/// As [`pair`], with route keys added to the ingress route too.
+async fn pair_with(
+    ingress_extra: &str,
+    egress_extra: &str,
+) -> (Upstream, Vec<hmac_gateway::server::RunningGateway>, std::net::SocketAddr) {
     let upstream = Upstream::start().await;
-    let ingress = gateway(&verify_yaml(&format!("http://{}", upstream.addr), "", "")).await;
+    let up = format!("http://{}", upstream.addr);
+    let upstream_line = format!("    upstream: \"{up}\"");
+    let ingress_yaml = verify_yaml(&up, "", "").replace(&upstream_line, &format!("{ingress_extra}\n{upstream_line}"));
+    let ingress = gateway(&ingress_yaml).await;
     let ingress_addr = ingress.addr("ingress").unwrap();
     let egress_yaml = format!(
         r#"
@@ -113,30 +124,10 @@ async fn ingress_rejection_reaches_the_application_unchanged() {
 
 #[tokio::test]
 async fn preserve_host_signs_and_sends_the_clients_host() {
-    let upstream = Upstream::start().await;
-    let up = format!("http://{}", upstream.addr);
-    let ingress_yaml = verify_yaml(&up, "", "")
-        .replace(&format!("    upstream: \"{up}\""), &format!("    preserve_host: true\n    upstream: \"{up}\""));
-    let ingress = gateway(&ingress_yaml).await;
-    let ingress_addr = ingress.addr("ingress").unwrap();
-    let egress_yaml = format!(
-        r#"
-listeners: [{{ name: egress, bind: "127.0.0.1:0" }}]
-secrets:
-  shared: {{ value: "{KEY_B64}", encoding: base64 }}
-routes:
-  - name: call-host
-    listener: egress
-    sign: {{ scheme: rfc9421, keyid: site-b-1, secret: shared }}
-    preserve_host: true
-    upstream: "http://{ingress_addr}"
-"#
-    );
-    let egress = gateway(&egress_yaml).await;
-    let egress_addr = egress.addr("egress").unwrap();
-    let mut req = Req::get(egress_addr, "/_functions/siteStats");
+    let (upstream, _gws, egress) = pair_with("    preserve_host: true", "    preserve_host: true").await;
+    let mut req = Req::get(egress, "/_functions/siteStats");
     req.authority = "api.partner.example".into();
-    let got = send(egress_addr, &req).await;
+    let got = send(egress, &req).await;
     // The ingress verified `@authority` against the Host it received ...
     assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
     // ... which is the client's, carried through both hops.

@@ -155,27 +155,12 @@ async fn untrusted_or_wrong_host_certificates_give_502_never_plaintext() {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_and_exits_zero() {
-    use tokio::io::{AsyncBufReadExt as _, BufReader};
     let slow = Upstream::start_with_delay(Duration::from_millis(800)).await;
     let dir = std::env::temp_dir().join(format!("hmacgw-term-{}", rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gw.yaml");
     std::fs::write(&config, verify_yaml(&format!("http://{}", slow.addr), "", "")).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hmac-gateway"))
-        .args(["run", "--log-format", "json", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr: std::net::SocketAddr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().unwrap();
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if event["fields"]["message"] == "listening" {
-            break event["fields"]["addr"].as_str().unwrap().parse().unwrap();
-        }
-    };
+    let binary::Binary { mut child, mut lines, addr } = binary::spawn(&config).await;
     let in_flight = tokio::spawn(async move { send(addr, &signed(Req::get(addr, "/_functions/slow"))).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(slow.count(), 1, "the request should be at the upstream");

@@ -2,6 +2,7 @@
 //! ports, a client, and a signer built on the library's own RFC 9421 code.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod binary;
 pub mod h2;
 pub mod tls;
 
