@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
-use crate::proxy::ProxyBody;
+use crate::body::{self, ProxyBody};
 use crate::replay::ReplayError;
 use crate::scheme::AuthError;
 
@@ -36,6 +36,10 @@ pub enum Rejection {
     UpstreamTls,
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
+    /// The signature verified, but its nonce (or delivery) was accepted once
+    /// already: a property of the request's history, not of its signature.
+    #[error("this request was already accepted once (nonce reused)")]
+    Replayed,
     #[error(transparent)]
     Replay(#[from] ReplayError),
     /// A bug or an environment failure. The cause is for the log only: the
@@ -47,7 +51,7 @@ pub enum Rejection {
 impl Rejection {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Auth(_) => StatusCode::UNAUTHORIZED,
+            Self::Auth(_) | Self::Replayed => StatusCode::UNAUTHORIZED,
             Self::ConsumerNotAllowed => StatusCode::FORBIDDEN,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -70,10 +74,10 @@ impl Rejection {
                 AuthError::Malformed(_) => "malformed_signature",
                 AuthError::InvalidSignature => "invalid_signature",
                 AuthError::Expired(_) => "signature_expired",
-                AuthError::Replayed => "replayed_request",
                 AuthError::MissingComponent(_) => "missing_component",
                 AuthError::DigestMismatch(_) | AuthError::BodyHashMismatch(_) => "digest_mismatch",
             },
+            Self::Replayed => "replayed_request",
             Self::ConsumerNotAllowed => "consumer_not_allowed",
             Self::BodyTooLarge(_) => "body_too_large",
             Self::BodyTimeout(_) => "body_timeout",
@@ -107,7 +111,7 @@ impl Rejection {
             "message": self.to_string(),
             "request_id": request_id.to_str().unwrap_or_default(),
         });
-        let mut response = Response::new(crate::proxy::full_body(Bytes::from(body.to_string())));
+        let mut response = Response::new(body::full(Bytes::from(body.to_string())));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -142,7 +146,7 @@ mod tests {
             (AuthError::Malformed("x".into()).into(), 401, "malformed_signature"),
             (AuthError::InvalidSignature.into(), 401, "invalid_signature"),
             (AuthError::Expired("x".into()).into(), 401, "signature_expired"),
-            (AuthError::Replayed.into(), 401, "replayed_request"),
+            (Rejection::Replayed, 401, "replayed_request"),
             (AuthError::MissingComponent(vec!["@path".into()]).into(), 401, "missing_component"),
             (AuthError::DigestMismatch("x".into()).into(), 401, "digest_mismatch"),
             (AuthError::MissingCredentials("Stripe-Signature header").into(), 401, "missing_signature"),

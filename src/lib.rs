@@ -30,6 +30,7 @@
 //! - [`cli`]: the `run`, `check`, `keygen` and `sign` commands.
 
 pub mod admin;
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -38,7 +39,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod reload;
 pub mod replay;
-pub mod scheme;
+pub use hmac_gateway_sig as scheme;
 pub mod server;
 pub mod tls;
 pub mod upstream;

@@ -3,14 +3,20 @@
 
 use std::sync::Arc;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
-use crate::config::CaBundle;
+/// CA certificates read from a PEM file.
+#[derive(Debug, Clone)]
+pub struct CaBundle {
+    pub path: PathBuf,
+    pub certs: Vec<CertificateDer<'static>>,
+}
+
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

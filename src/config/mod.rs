@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use http::uri::Authority;
 use http::{HeaderValue, Method};
-use rustls::pki_types::CertificateDer;
+pub use crate::tls::CaBundle;
 
 use crate::scheme::rfc9421::HmacSha256;
 pub use policy::{
@@ -199,17 +199,20 @@ pub struct ListenerTls {
     pub config: Arc<rustls::ServerConfig>,
 }
 
-/// CA certificates read from a PEM file.
-#[derive(Debug, Clone)]
-pub struct CaBundle {
-    pub path: PathBuf,
-    pub certs: Vec<CertificateDer<'static>>,
+/// What to do when Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Refuse the request (503): the default, since accepting it would let a
+    /// replay through.
+    Reject,
+    /// Accept it and log: availability over replay protection, by choice.
+    Allow,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayStoreKind {
     Memory,
-    Redis { url: RedactedString, key_prefix: String, on_error: crate::replay::OnError, timeout: Duration },
+    Redis { url: RedactedString, key_prefix: String, on_error: OnError, timeout: Duration },
 }
 
 /// A string that may hold a credential (a Redis URL with a password):

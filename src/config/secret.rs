@@ -11,26 +11,7 @@ use zeroize::Zeroizing;
 /// Shortest HMAC key accepted (RFC 2104 recommends at least the hash length).
 pub const MIN_KEY_BYTES: usize = 32;
 
-/// Key material. `Debug` and `Display` show only the length, and the bytes
-/// are wiped when dropped.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<Vec<u8>>);
-
-impl Secret {
-    pub fn new(bytes: Vec<u8>) -> Self {
-        Self(Zeroizing::new(bytes))
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret([redacted; {} bytes])", self.0.len())
-    }
-}
+pub use crate::scheme::Secret;
 
 /// Where a secret's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use super::{
     Cidr, Config, ConfigError, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, Limits, Listener, ListenerTls, Problem,
     ReplaySettings, ReplayStoreKind, SecretSummary, Timeouts,
 };
-use crate::replay::OnError;
+use crate::config::OnError;
 use std::time::Duration;
 
 mod routes;

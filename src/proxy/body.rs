@@ -1,29 +1,17 @@
-//! Response body type and bounded request-body reading.
+//! Bounded request-body reading.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::Body as _;
-use http_body_util::{BodyExt as _, Either, Full, Limited};
+use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 
 use crate::config::Route;
 use crate::error::Rejection;
 
-/// What the gateway answers with: a body it made (`Left`), or the
-/// upstream's, streamed (`Right`).
-pub type ProxyBody = Either<Full<Bytes>, Incoming>;
-
-/// A body the gateway made.
-pub fn full(bytes: Bytes) -> ProxyBody {
-    Either::Left(Full::new(bytes))
-}
-
-/// The upstream's body, streamed as it arrives.
-pub fn upstream(incoming: Incoming) -> ProxyBody {
-    Either::Right(incoming)
-}
+pub use crate::body::{ProxyBody, full, upstream};
 
 /// The declared length, if any. An unparsable value was already refused by
 /// hyper, so `None` here means chunked or HTTP/2 without the header.

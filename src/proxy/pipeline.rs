@@ -19,7 +19,6 @@ use crate::config::{Action, PathPolicy, ReplayRelease, Route};
 use crate::error::Rejection;
 use crate::generation::Generation;
 use crate::replay::Claim;
-use crate::scheme::AuthError;
 use crate::upstream::ForwardError;
 
 /// What one request carries from the first phase to the log.
@@ -107,7 +106,7 @@ impl Proxy {
         let replay_on = matches!(&routed.route.action, Action::Verify(policy) if policy.replay);
         let Some(key) = key.filter(|_| replay_on) else { return Ok(None) };
         if self.shared.replay.claim(&key.keyid, &key.id, key.ttl).await? == Claim::Replayed {
-            return Err(AuthError::Replayed.into());
+            return Err(Rejection::Replayed);
         }
         Ok(Some(key))
     }

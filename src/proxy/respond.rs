@@ -20,7 +20,7 @@ pub(super) fn respond(
         Err(rejection) => rejection,
     };
     let mut response = rejection.to_response(&ctx.request_id);
-    if matches!(rejection, Rejection::Auth(_))
+    if matches!(rejection, Rejection::Auth(_) | Rejection::Replayed)
         && let Some(value) = accept_signature(ctx)
     {
         response.headers_mut().insert("accept-signature", value.clone());

@@ -7,7 +7,8 @@ mod redis_store;
 use std::time::Duration;
 
 pub use memory::MemoryStore;
-pub use redis_store::{OnError, RedisStore};
+pub use crate::config::OnError;
+pub use redis_store::RedisStore;
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{ReplaySettings, ReplayStoreKind};

@@ -6,16 +6,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Claim, ReplayError, fingerprint};
-
-/// What to do when Redis cannot be reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Refuse the request (503): the default, since accepting it would let a
-    /// replay through.
-    Reject,
-    /// Accept it and log: availability over replay protection, by choice.
-    Allow,
-}
+use crate::config::OnError;
 
 pub struct RedisStore {
     manager: ConnectionManager,

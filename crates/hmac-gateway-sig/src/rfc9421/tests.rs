@@ -6,7 +6,7 @@ use hmac::KeyInit as _;
 use http::HeaderMap;
 use std::time::Duration;
 
-use crate::scheme::Window;
+use crate::Window;
 
 use super::*;
 

@@ -4,7 +4,7 @@
 //! The signature headers are parsed on every verified request, so this
 //! borrows from the input where it can; it accepts exactly the RFC 8941
 //! syntax (checked against the `sfv` crate in tests and by fuzzing), within
-//! the caps of [`crate::scheme::caps`]. Those are deliberately below the
+//! the caps of [`crate::caps`]. Those are deliberately below the
 //! sizes RFC 8941 section 3 asks parsers to support (1024 members, 256
 //! items or parameters): these headers come from unauthenticated clients.
 //! Parsing is linear in the input: repeated keys are found by hashing.
@@ -26,7 +26,7 @@
 //! `scripts/bench.sh` gives on these machines); against the lower 50 µs the
 //! difference is under 2 % either way (-1.3 % to +1.7 %): the threshold
 //! for switching is met. The switch is not done yet, for a reason the
-//! numbers do not cover: every cap of [`crate::scheme::caps`] (members,
+//! numbers do not cover: every cap of [`crate::caps`] (members,
 //! parameters, inner-list items, counted per kind with [`Counted`]) and the
 //! linear-time handling of repeated keys would move into the visitor's
 //! callbacks, which is a rewrite of this module, not a swap; and sfv must

@@ -6,8 +6,8 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue};
 
 use super::*;
-use crate::config::Secret;
-use crate::scheme::authenticate;
+use crate::Secret;
+use crate::authenticate;
 
 const SLACK_BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&\
 channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2F\

@@ -4,8 +4,8 @@
 use http::{HeaderMap, HeaderValue};
 
 use super::*;
-use crate::config::Secret;
-use crate::scheme::authenticate;
+use crate::Secret;
+use crate::authenticate;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::Mac as _;
 
-use crate::scheme::AuthError;
+use crate::AuthError;
 
 /// The one algorithm this scheme accepts and emits.
 pub const ALG: &str = "hmac-sha256";

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::Component;
-use crate::scheme::sf::{self, Bare, Counted, Item, Member, SfError};
-use crate::scheme::{AuthError, caps};
+use crate::sf::{self, Bare, Counted, Item, Member, SfError};
+use crate::{AuthError, caps};
 
 /// Longest nonce accepted, so the replay store's memory per entry is bounded.
 pub const MAX_NONCE_LEN: usize = 256;

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use super::canonical::decode;
 use super::{ALGORITHM, MAX_EXPIRES};
-use crate::scheme::AuthError;
-use crate::scheme::caps::{self, MAX_COMPONENTS, MAX_QUERY_PARAMS};
+use crate::AuthError;
+use crate::caps::{self, MAX_COMPONENTS, MAX_QUERY_PARAMS};
 
 /// What either form carries.
 #[derive(Debug)]

@@ -12,13 +12,14 @@ pub mod rfc9421;
 pub mod sf;
 pub mod sigv4;
 pub mod webhook;
+mod secret;
 mod window;
 
 use std::fmt;
 
-use crate::config::Secret;
 
 pub use rfc9421::MessageView;
+pub use secret::Secret;
 pub use window::Window;
 
 /// One signature scheme other than the native RFC 9421 one, as pure
@@ -95,8 +96,6 @@ pub enum AuthError {
     InvalidSignature,
     #[error("{0}")]
     Expired(String),
-    #[error("this request was already accepted once (nonce reused)")]
-    Replayed,
     #[error("the signature does not cover required components: {}", Joined(.0))]
     MissingComponent(Vec<String>),
     #[error("Content-Digest does not match the body: {0}")]

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use hmac::Mac as _;
 
 use super::{ALG, Candidate, Component, HmacSha256, MessageView, SignatureParams, signature_base};
-use crate::scheme::{AuthError, Window};
+use crate::{AuthError, Window};
 
 /// What a route demands of a signature.
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +73,7 @@ pub fn verify<'k, 'a, K>(
 }
 
 fn unknown_key_mac() -> HmacSha256 {
-    crate::scheme::keyed::hmac(&[0u8; 32])
+    crate::keyed::hmac(&[0u8; 32])
 }
 
 /// Structural and time checks, done before any MAC work.
