@@ -17,7 +17,6 @@ pub struct CaBundle {
     pub certs: Vec<CertificateDer<'static>>,
 }
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("TLS configuration: {0}")]

@@ -91,7 +91,7 @@ fn sign_prints_verifiable_headers_for_sigv4_and_webhook_routes() {
     use hmac_gateway::config::Secret;
     use hmac_gateway::scheme::sigv4::{PathRules, SigV4};
     use hmac_gateway::scheme::webhook::{Provider, Webhook};
-    use hmac_gateway::scheme::{MessageView, authenticate};
+    use hmac_gateway::scheme::{Found, MessageView, authenticate};
 
     let dir = std::env::temp_dir().join(format!("hmacgw-cli-sign-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -157,7 +157,9 @@ routes:
         path: PathRules::for_service("execute-api"),
     };
     let secrets = [Secret::new(b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_vec())];
-    let lookup = |id: Option<&str>| (id == Some("AKIDEXAMPLE")).then_some((&(), &secrets[..]));
+    let lookup = |id: Option<&str>| {
+        (id == Some("AKIDEXAMPLE")).then_some(Found { owner: &(), keys: &secrets[..], allowed: true })
+    };
     assert!(authenticate(&verifier, &view, body, now, lookup).is_ok(), "{headers:?}");
 
     let (_, headers) = run("to-hook", "/events");
@@ -171,7 +173,10 @@ routes:
     };
     for secret in ["whsec_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "whsec_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"] {
         let secrets = [Secret::new(secret.as_bytes().to_vec())];
-        assert!(authenticate(&hook, &view, body, now, |_| Some((&(), &secrets[..]))).is_ok());
+        assert!(
+            authenticate(&hook, &view, body, now, |_| Some(Found { owner: &(), keys: &secrets[..], allowed: true }))
+                .is_ok()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

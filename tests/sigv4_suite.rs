@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use hmac_gateway::config::Secret;
 use hmac_gateway::scheme::sigv4::{self, PathRules, SigV4, canonical};
-use hmac_gateway::scheme::{AuthError, MessageView, authenticate};
+use hmac_gateway::scheme::{AuthError, Found, MessageView, authenticate};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -96,7 +96,9 @@ impl Case {
     fn verify(&self, request: &Raw, now: i64) -> Result<(), AuthError> {
         let secrets = [Secret::new(SECRET.as_bytes().to_vec())];
         let key = "AKIDEXAMPLE".to_owned();
-        let lookup = |id: Option<&str>| (id == Some("AKIDEXAMPLE")).then_some((&key, &secrets[..]));
+        let lookup = |id: Option<&str>| {
+            (id == Some("AKIDEXAMPLE")).then_some(Found { owner: &key, keys: &secrets[..], allowed: true })
+        };
         authenticate(&self.verifier(), &request.view(), &request.body, now, lookup).map(|_| ())
     }
 }
@@ -128,7 +130,8 @@ fn canonical_request_string_to_sign_and_signature_match_every_case() {
         let signed_headers: Vec<String> =
             expected_creq.lines().rev().nth(1).unwrap().split(';').map(str::to_owned).collect();
         let payload = expected_creq.lines().last().unwrap();
-        let parts = canonical::Parts {
+        let parts = MessageView {
+            scheme: "https",
             method: &signed.method,
             path: &signed.path,
             query: signed.query.as_deref(),
@@ -196,7 +199,8 @@ fn the_gateway_signer_reproduces_the_suite() {
             region: "us-east-1",
             service: "service",
         };
-        let parts = canonical::Parts {
+        let parts = MessageView {
+            scheme: "https",
             method: &request.method,
             path: &request.path,
             query: request.query.as_deref(),
@@ -229,7 +233,8 @@ fn streaming_and_unsigned_payloads_are_refused_unless_allowed() {
 fn double_encoded_paths() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aws-sigv4");
     let request = Raw::read(&dir.join("double-url-encode/request.txt"));
-    let parts = canonical::Parts {
+    let parts = MessageView {
+        scheme: "https",
         method: &request.method,
         path: &request.path,
         query: None,
@@ -256,7 +261,8 @@ fn double_encoded_paths() {
     };
     let secrets = [Secret::new(b"notrealrnrELgWzOk3IfjzDKtFBhDby".to_vec())];
     let key = ();
-    let lookup = |id: Option<&str>| (id == Some("ANOTREAL")).then_some((&key, &secrets[..]));
+    let lookup =
+        |id: Option<&str>| (id == Some("ANOTREAL")).then_some(Found { owner: &key, keys: &secrets[..], allowed: true });
     let now = sigv4::parse_amz_date("20150830T123600Z").unwrap();
     assert!(authenticate(&verifier, &signed.view(), &signed.body, now, lookup).is_ok());
 }

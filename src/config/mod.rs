@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::tls::CaBundle;
 use http::uri::Authority;
 use http::{HeaderValue, Method};
-pub use crate::tls::CaBundle;
 
 use crate::scheme::rfc9421::HmacSha256;
 pub use policy::{

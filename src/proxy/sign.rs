@@ -10,8 +10,8 @@ use http::{HeaderMap, HeaderValue, Method, header};
 use super::{headers, route};
 use crate::config::{Route, Secret, SignPolicy, SignScheme, Upstream};
 use crate::error::Rejection;
-use crate::scheme::rfc9421::{self, ALG, Component, HmacSha256, MessageView};
-use crate::scheme::{digest, sigv4, webhook};
+use crate::scheme::rfc9421;
+use crate::scheme::{sigv4, webhook};
 
 /// A request as the application sent it to the egress listener.
 #[derive(Debug, Clone, Copy)]
@@ -82,19 +82,20 @@ pub(super) fn sign_upstream(
         HeaderValue::from_str(authority).map_err(|_| Rejection::Internal("the Host to sign is not a header value"))?;
     headers.insert(header::HOST, host);
     let path = request.path;
-    let target = Target { scheme, authority, path, query: request.query };
+    let target = rfc9421::Target { method: request.method.as_str(), scheme, authority, path, query: request.query };
     let added = match &policy.scheme {
         SignScheme::Rfc9421 { label, components, mac } => {
-            sign_rfc9421(&policy.keyid, label, components, mac, &target, request, headers, now, nonce)?
+            let signer = rfc9421::Signer { keyid: &policy.keyid, key: mac, label, components };
+            rfc9421::sign_request(&signer, &target, headers, request.body, now, nonce)
+                .map_err(|e| Rejection::BadRequest(format!("cannot sign this request: {e}").into()))?;
+            Vec::new()
         }
         SignScheme::AwsSigV4 { region, service, secret } => {
             for stale in ["authorization", "x-amz-date", "x-amz-content-sha256"] {
                 headers.remove(stale);
             }
             let signer = sigv4::Signer { access_key: &policy.keyid, secret: secret.expose(), region, service };
-            let parts =
-                sigv4::Parts { method: request.method.as_str(), path, query: request.query, headers, authority };
-            sigv4::sign(&signer, &parts, request.body, now)
+            sigv4::sign(&signer, &target.view(headers), request.body, now)
         }
         SignScheme::Webhook { provider, secrets } => {
             // GitHub's legacy SHA-1 header would no longer match the body we sign.
@@ -113,57 +114,6 @@ pub(super) fn sign_upstream(
         headers.insert(name, value);
     }
     Ok(())
-}
-
-/// Where the signed request goes, as RFC 9421 covers it.
-struct Target<'a> {
-    scheme: &'a str,
-    authority: &'a str,
-    path: &'a str,
-    query: Option<&'a str>,
-}
-
-/// Content-Digest (when there is a body) and an RFC 9421 signature over the
-/// route's components, replacing any the application sent.
-#[allow(clippy::too_many_arguments)]
-fn sign_rfc9421(
-    keyid: &str,
-    label: &str,
-    components: &[Component],
-    mac: &HmacSha256,
-    target: &Target<'_>,
-    request: &Outbound<'_>,
-    headers: &mut HeaderMap,
-    now: i64,
-    nonce: &str,
-) -> Result<Vec<(&'static str, String)>, Rejection> {
-    headers.remove(headers::SIGNATURE);
-    headers.remove(headers::SIGNATURE_INPUT);
-    let mut components = components.to_vec();
-    let digest_component = Component::content_digest();
-    if !request.body.is_empty() || components.contains(&digest_component) {
-        let value = digest::content_digest_sha256(request.body);
-        headers.insert(
-            headers::CONTENT_DIGEST,
-            HeaderValue::from_str(&value).map_err(|_| Rejection::Internal("a digest is not a header value"))?,
-        );
-        if !components.contains(&digest_component) {
-            components.push(digest_component);
-        }
-    }
-    let bad = |why: String| Rejection::BadRequest(why.into());
-    let params = rfc9421::build_params(&components, now, Some(nonce), keyid, Some(ALG)).map_err(bad)?;
-    let view = MessageView {
-        method: request.method.as_str(),
-        scheme: target.scheme,
-        authority: target.authority,
-        path: target.path,
-        query: target.query,
-        headers,
-    };
-    let signed =
-        rfc9421::sign(&view, mac, label, &params).map_err(|e| bad(format!("cannot sign this request: {e}")))?;
-    Ok(vec![("signature-input", signed.signature_input), ("signature", signed.signature)])
 }
 
 /// 128 random bits, base64url: unique per request across replicas.

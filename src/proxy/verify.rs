@@ -1,24 +1,25 @@
-//! The authenticate phase of a verify route (host role): the request is
-//! checked in the route's scheme, giving who sent it and the replay key to
-//! claim. The pipeline (`pipeline.rs`) claims it and forwards.
+//! The authenticate phase of a verify route (host role): one driver for
+//! every scheme. The scheme parses and checks the credentials
+//! (`crate::scheme::authenticate`), the caller is allowed or refused, the
+//! body is read (before the MAC for schemes whose MAC covers it, after it for
+//! RFC 9421) and bound, and the result is who sent the request and the
+//! replay key to claim. The pipeline (`pipeline.rs`) claims it and forwards.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue};
 use hyper::body::Incoming;
 
 use super::pipeline::{RequestCtx, Routed};
-use super::{Identity, body, headers, unix_now};
-use crate::config::{KeyStore, Rfc9421Rules, VerifyPolicy, VerifyScheme, WebhookEndpoint};
+use super::{Identity, body, unix_now};
+use crate::config::{ConsumerKey, KeyStore, VerifyPolicy, VerifyScheme, WebhookEndpoint};
 use crate::error::Rejection;
-use crate::scheme::rfc9421::{self, MessageView, Rules};
-use crate::scheme::{self, AuthError, Scheme, digest};
+use crate::scheme::rfc9421::Rules;
+use crate::scheme::{self, Found, MessageView, Scheme};
 
-/// Authenticates the request in the route's scheme. Only the native scheme
-/// checks its MAC before reading the body; the others need the body first.
+/// Authenticates the request in the route's scheme.
 pub(super) async fn authenticate(
     ctx: &RequestCtx<'_>,
     routed: &Routed<'_>,
@@ -27,12 +28,84 @@ pub(super) async fn authenticate(
     incoming: Incoming,
 ) -> Result<Verified, Rejection> {
     let request = Inbound { ctx, routed, parts };
+    let keys = &ctx.generation.config.keys;
     match &policy.scheme {
-        VerifyScheme::Rfc9421(rules) => run_rfc9421(&request, policy, rules, incoming).await,
-        VerifyScheme::AwsSigV4(scheme) => run_keyed(&request, policy, scheme, incoming).await,
-        VerifyScheme::Compat(scheme) => run_keyed(&request, policy, scheme, incoming).await,
-        VerifyScheme::Webhook(endpoint) => run_webhook(&request, endpoint, incoming).await,
+        VerifyScheme::Rfc9421(rfc) => {
+            let rules = Rules {
+                required: &rfc.required,
+                require_digest: body::may_have_body(&incoming, &parts.headers),
+                require_nonce: policy.replay,
+                window: rfc.window,
+            };
+            let lookup = |keyid: Option<&str>| consumer_key(keys, policy, keyid, |k| &k.macs);
+            run(&request, &rules, incoming, lookup).await
+        }
+        VerifyScheme::AwsSigV4(sigv4) => {
+            run(&request, sigv4, incoming, |keyid| consumer_key(keys, policy, keyid, |k| &k.secrets)).await
+        }
+        VerifyScheme::Compat(compat) => {
+            run(&request, compat, incoming, |keyid| consumer_key(keys, policy, keyid, |k| &k.secrets)).await
+        }
+        VerifyScheme::Webhook(endpoint) => {
+            let lookup = |_: Option<&str>| Some(Found { owner: endpoint, keys: &endpoint.secrets, allowed: true });
+            run(&request, &endpoint.scheme, incoming, lookup).await
+        }
     }
+}
+
+/// What verification hands on: the body (read and checked), who sent it,
+/// and what the replay store must see only once.
+pub(super) struct Verified {
+    pub body: Bytes,
+    pub identity: Identity,
+    pub replay: Option<ReplayKey>,
+}
+
+/// A replay claim: `id` under `keyid`, remembered for `ttl`.
+pub(super) struct ReplayKey {
+    pub keyid: String,
+    pub id: String,
+    pub ttl: Duration,
+}
+
+/// Whoever the verified keys belong to: a consumer's key, or a webhook
+/// endpoint (whose secrets are the route's).
+trait Caller {
+    fn identity(&self) -> Identity;
+    /// The replay store's namespace for this caller's ids.
+    fn replay_namespace(&self) -> &str;
+}
+
+impl Caller for ConsumerKey {
+    fn identity(&self) -> Identity {
+        Identity { consumer: self.consumer_id.clone(), keyid: self.keyid.clone() }
+    }
+
+    fn replay_namespace(&self) -> &str {
+        self.keyid.to_str().unwrap_or_default()
+    }
+}
+
+impl Caller for WebhookEndpoint {
+    fn identity(&self) -> Identity {
+        Identity { consumer: self.consumer_id.clone(), keyid: HeaderValue::from_static(self.scheme.provider.name()) }
+    }
+
+    fn replay_namespace(&self) -> &str {
+        self.scheme.provider.name()
+    }
+}
+
+/// The consumer key `keyid` names, with the keys this scheme checks and
+/// whether its consumer may use the route.
+fn consumer_key<'k, K>(
+    keys: &'k KeyStore,
+    policy: &VerifyPolicy,
+    keyid: Option<&str>,
+    of: impl Fn(&'k ConsumerKey) -> &'k [K],
+) -> Option<Found<'k, ConsumerKey, K>> {
+    let key = keys.get(keyid?)?;
+    Some(Found { owner: key, keys: of(key), allowed: policy.consumers.contains(&key.consumer) })
 }
 
 /// The request being authenticated and where it arrived.
@@ -54,129 +127,43 @@ impl<'r> Inbound<'r, '_> {
         }
     }
 
-    fn keys(&self) -> &'r KeyStore {
-        &self.ctx.generation.config.keys
-    }
-
     async fn read_body(&self, incoming: Incoming) -> Result<Bytes, Rejection> {
         body::read(self.routed.route, incoming).await
     }
 }
 
-/// What verification hands on: the body (read and checked), who sent it,
-/// and what the replay store must see only once.
-pub(super) struct Verified {
-    pub body: Bytes,
-    pub identity: Identity,
-    pub replay: Option<ReplayKey>,
-}
-
-/// A replay claim: `id` under `keyid`, remembered for `ttl`.
-pub(super) struct ReplayKey {
-    pub keyid: String,
-    pub id: String,
-    pub ttl: Duration,
-}
-
-/// The native scheme: the MAC is checked before the body is read; the body
-/// is then bound to the signature through Content-Digest.
-async fn run_rfc9421(
+/// The one driver: body first when the scheme's MAC covers it; then the
+/// credentials and every key checked; a caller not allowed here refused
+/// (403, only once the MAC verified); the body read (if not yet) and bound.
+async fn run<'k, S: Scheme, O: Caller + 'k>(
     request: &Inbound<'_, '_>,
-    policy: &VerifyPolicy,
-    rfc: &Rfc9421Rules,
-    incoming: Incoming,
-) -> Result<Verified, Rejection> {
-    let parts = request.parts;
-    let input = joined(&parts.headers, &headers::SIGNATURE_INPUT);
-    let signature = joined(&parts.headers, &headers::SIGNATURE);
-    if input.is_empty() && signature.is_empty() {
-        return Err(AuthError::MissingSignature.into());
-    }
-    let candidates = rfc9421::parse_candidates(&input, &signature)?;
-    let keys = request.keys();
-    let rules = Rules {
-        required: &rfc.required,
-        require_digest: body::may_have_body(&incoming, &parts.headers),
-        require_nonce: policy.replay,
-        window: rfc.window,
-        now: unix_now(),
-    };
-    let accepted = rfc9421::verify(&request.view(), &candidates, &rules, |keyid| {
-        keys.get(keyid).map(|k| (k, &k.macs[..], policy.consumers.contains(&k.consumer)))
-    })?;
-    if !policy.consumers.contains(&accepted.key.consumer) {
-        return Err(Rejection::ConsumerNotAllowed);
-    }
-    let body = request.read_body(incoming).await?;
-    if accepted.covers_digest {
-        let lines = parts.headers.get_all(&headers::CONTENT_DIGEST);
-        digest::verify_content_digest(lines.iter().map(|v| v.as_bytes()), &body)?;
-    } else if !body.is_empty() {
-        return Err(AuthError::MissingComponent(vec!["content-digest".into()]).into());
-    }
-    // The nonce is remembered for as long as `created` stays inside the window.
-    let replay = ReplayKey {
-        keyid: accepted.keyid.clone().into_owned(),
-        id: accepted.nonce.as_deref().unwrap_or_default().to_owned(),
-        ttl: Duration::from_secs(rfc.window.replay_ttl(accepted.created, rules.now)),
-    };
-    let identity = Identity { consumer: accepted.key.consumer_id.clone(), keyid: accepted.key.keyid.clone() };
-    Ok(Verified { body, identity, replay: Some(replay) })
-}
-
-/// Schemes whose key ids name consumer keys (AWS SigV4, Kong, APISIX): the
-/// MAC covers the body (or its hash), so the body is read first.
-async fn run_keyed<S: Scheme>(
-    request: &Inbound<'_, '_>,
-    policy: &VerifyPolicy,
     scheme: &S,
     incoming: Incoming,
-) -> Result<Verified, Rejection> {
-    let body = request.read_body(incoming).await?;
-    let keys = request.keys();
-    let verified = scheme::authenticate(scheme, &request.view(), &body, unix_now(), |keyid| {
-        keyid.and_then(|k| keys.get(k)).map(|k| (k, &k.secrets[..]))
-    })?;
-    if !policy.consumers.contains(&verified.key.consumer) {
+    lookup: impl Fn(Option<&str>) -> Option<Found<'k, O, S::Key>>,
+) -> Result<Verified, Rejection>
+where
+    S::Key: 'k,
+{
+    let view = request.view();
+    let (first, later) = if scheme.reads_body_first() {
+        (request.read_body(incoming).await?, None)
+    } else {
+        (Bytes::new(), Some(incoming))
+    };
+    let verified = scheme::authenticate(scheme, &view, &first, unix_now(), lookup)?;
+    if !verified.allowed {
         return Err(Rejection::ConsumerNotAllowed);
     }
-    let keyid = verified.key.keyid.to_str().unwrap_or_default();
-    let replay =
-        verified.replay.map(|(id, ttl)| ReplayKey { keyid: keyid.to_owned(), id, ttl: Duration::from_secs(ttl) });
-    let identity = Identity { consumer: verified.key.consumer_id.clone(), keyid: verified.key.keyid.clone() };
-    Ok(Verified { body, identity, replay })
-}
-
-/// Webhook schemes: the route's own secrets; the identity is the endpoint's.
-async fn run_webhook(
-    request: &Inbound<'_, '_>,
-    endpoint: &WebhookEndpoint,
-    incoming: Incoming,
-) -> Result<Verified, Rejection> {
-    let body = request.read_body(incoming).await?;
-    let verified = scheme::authenticate(&endpoint.scheme, &request.view(), &body, unix_now(), |_| {
-        Some((&(), &endpoint.secrets[..]))
-    })?;
-    let provider = endpoint.scheme.provider.name();
-    let replay =
-        verified.replay.map(|(id, ttl)| ReplayKey { keyid: provider.to_owned(), id, ttl: Duration::from_secs(ttl) });
-    let identity = Identity { consumer: endpoint.consumer_id.clone(), keyid: HeaderValue::from_static(provider) };
-    Ok(Verified { body, identity, replay })
-}
-
-/// All field lines of `name`, joined with `, ` (RFC 9110 section 5.3); a
-/// single line is borrowed, not copied.
-fn joined<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Cow<'h, [u8]> {
-    let mut lines = headers.get_all(name).iter();
-    let first = lines.next().map_or(&[][..], HeaderValue::as_bytes);
-    let mut rest = lines.peekable();
-    if rest.peek().is_none() {
-        return Cow::Borrowed(first);
-    }
-    let mut out = first.to_vec();
-    for value in rest {
-        out.extend_from_slice(b", ");
-        out.extend_from_slice(value.as_bytes());
-    }
-    Cow::Owned(out)
+    let body = match later {
+        Some(incoming) => request.read_body(incoming).await?,
+        None => first,
+    };
+    scheme.check_body(&view, &verified.credentials, &body)?;
+    let caller = verified.owner;
+    let replay = scheme.replay_id(&verified.credentials).map(|r| ReplayKey {
+        keyid: caller.replay_namespace().to_owned(),
+        id: r.id,
+        ttl: Duration::from_secs(r.ttl_secs),
+    });
+    Ok(Verified { body, identity: caller.identity(), replay })
 }

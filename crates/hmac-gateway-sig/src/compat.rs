@@ -13,7 +13,7 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use super::caps::{self, MAX_COMPONENTS, MAX_PARAMS};
-use super::{AuthError, MessageView, Scheme, Window, keyed, macs_equal};
+use super::{AuthError, MessageView, ReplayId, Scheme, Secret, Window, keyed, macs_equal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -84,20 +84,30 @@ pub struct Credentials {
 
 impl Scheme for Compat {
     type Credentials = Credentials;
+    type Key = Secret;
 
-    fn parse(&self, request: &MessageView<'_>, body: &[u8], now: i64) -> Result<Credentials, AuthError> {
+    fn parse(
+        &self,
+        request: &MessageView<'_>,
+        body: &[u8],
+        now: i64,
+        _rank: &dyn Fn(&str) -> Option<bool>,
+    ) -> Result<Credentials, AuthError> {
         let params = self.credentials_header(request.headers)?;
         let (keyid_name, target_items, date_items): (&str, &[&str], &[&str]) = match self.dialect {
             Dialect::Kong => ("username", &["@request-target", "request-line"], &["date", "x-date"]),
             Dialect::Apisix => ("keyId", &["@request-target"], &["date"]),
         };
         let get = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str());
-        let keyid = get(keyid_name).filter(|k| !k.is_empty()).ok_or_else(|| malformed(keyid_name))?;
-        let algorithm = get("algorithm").and_then(Algorithm::parse).ok_or_else(|| malformed("algorithm"))?;
+        let keyid =
+            get(keyid_name).filter(|k| !k.is_empty()).ok_or_else(|| AuthError::missing_or_invalid(keyid_name))?;
+        let algorithm =
+            get("algorithm").and_then(Algorithm::parse).ok_or_else(|| AuthError::missing_or_invalid("algorithm"))?;
         if !self.algorithms.contains(&algorithm) {
             return Err(AuthError::Malformed("this algorithm is not enabled on this route".into()));
         }
-        let signature = B64.decode(get("signature").unwrap_or_default()).map_err(|_| malformed("signature"))?;
+        let signature =
+            B64.decode(get("signature").unwrap_or_default()).map_err(|_| AuthError::missing_or_invalid("signature"))?;
         let headers = listed_headers(get("headers").unwrap_or_default())?;
         let listed: HashSet<&str> = headers.iter().map(String::as_str).collect();
         let covers = |items: &[&str]| items.iter().any(|i| listed.contains(i));
@@ -133,15 +143,20 @@ impl Scheme for Compat {
         Some(&credentials.keyid)
     }
 
-    fn verify(&self, _: &MessageView<'_>, _: &[u8], credentials: &Credentials, secret: &[u8]) -> bool {
+    fn verify(&self, _: &MessageView<'_>, _: &[u8], credentials: &Credentials, key: &Secret) -> bool {
+        let secret = key.expose();
         macs_equal(&credentials.algorithm.mac(secret, &credentials.signing_string), &credentials.signature)
     }
 
-    fn replay_id(&self, credentials: &Credentials) -> Option<(String, u64)> {
+    fn unknown_key(&self) -> Secret {
+        Secret::new(vec![0; 32])
+    }
+
+    fn replay_id(&self, credentials: &Credentials) -> Option<ReplayId> {
         // Neither dialect has a nonce: each signature may be used once.
         let dialect = if self.dialect == Dialect::Kong { "kong" } else { "apisix" };
         let ttl = self.window.replay_ttl(credentials.signed_at, credentials.now);
-        Some((format!("{dialect}:{}", hex::encode(&credentials.signature)), ttl))
+        Some(ReplayId { id: format!("{dialect}:{}", hex::encode(&credentials.signature)), ttl_secs: ttl })
     }
 }
 
@@ -204,9 +219,13 @@ fn parse_params(text: &str) -> Result<Vec<(String, String)>, AuthError> {
         if out.len() == MAX_PARAMS {
             return Err(caps::too_many("the credential header", MAX_PARAMS, "parameters"));
         }
-        let (key, after) = rest.split_once('=').ok_or_else(|| malformed("credential parameters"))?;
-        let after = after.strip_prefix('"').ok_or_else(|| malformed("credential parameters (values are quoted)"))?;
-        let (value, tail) = after.split_once('"').ok_or_else(|| malformed("credential parameters"))?;
+        let (key, after) =
+            rest.split_once('=').ok_or_else(|| AuthError::missing_or_invalid("credential parameters"))?;
+        let after = after
+            .strip_prefix('"')
+            .ok_or_else(|| AuthError::missing_or_invalid("credential parameters (values are quoted)"))?;
+        let (value, tail) =
+            after.split_once('"').ok_or_else(|| AuthError::missing_or_invalid("credential parameters"))?;
         let key = key.trim();
         if !seen.insert(key) {
             return Err(AuthError::Malformed(format!("the credential parameter `{key}` appears twice")));
@@ -238,11 +257,11 @@ fn listed_headers(text: &str) -> Result<Vec<String>, AuthError> {
 }
 
 fn joined(headers: &HeaderMap, name: &str) -> Result<String, AuthError> {
-    let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
-    if values.is_empty() {
+    let value = crate::field::joined(headers, name);
+    if headers.get(name).is_none() {
         return Err(AuthError::Malformed(format!("the signed header `{name}` is absent")));
     }
-    Ok(values.join(", "))
+    String::from_utf8(value.into_owned()).map_err(|_| AuthError::missing_or_invalid(name))
 }
 
 /// The signed date header `name` must be one HTTP date inside the window;
@@ -252,8 +271,9 @@ fn check_date(headers: &HeaderMap, name: &str, now: i64, window: &Window) -> Res
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(AuthError::Malformed(format!("the signed `{name}` header must be present once")));
     };
-    let text = value.to_str().map_err(|_| malformed(name))?;
-    let when = httpdate::parse_http_date(text).map_err(|_| malformed(&format!("{name} (an HTTP date in GMT)")))?;
+    let text = value.to_str().map_err(|_| AuthError::missing_or_invalid(name))?;
+    let when = httpdate::parse_http_date(text)
+        .map_err(|_| AuthError::missing_or_invalid(&format!("{name} (an HTTP date in GMT)")))?;
     let when = when.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
     window.check(&format!("the signed {name}"), when, now)?;
     Ok(when)
@@ -275,10 +295,6 @@ fn check_digest(headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
             }
         }
     }
-}
-
-fn malformed(what: &str) -> AuthError {
-    AuthError::Malformed(format!("missing or invalid {what}"))
 }
 
 #[cfg(test)]

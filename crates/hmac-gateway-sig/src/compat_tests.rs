@@ -36,8 +36,14 @@ fn check(
     let view = MessageView { method, scheme: "http", authority: "hmac.com", path, query: None, headers: h };
     let secrets = [Secret::new(secret.to_vec())];
     let known = ["alice123".to_owned(), "john-key".to_owned()];
-    let lookup = |keyid: Option<&str>| known.iter().find(|k| Some(k.as_str()) == keyid).map(|k| (k, &secrets[..]));
-    authenticate(scheme, &view, body, now, lookup).map(|v| v.key.clone())
+    let lookup = |keyid: Option<&str>| {
+        known.iter().find(|k| Some(k.as_str()) == keyid).map(|k| crate::Found {
+            owner: k,
+            keys: &secrets[..],
+            allowed: true,
+        })
+    };
+    authenticate(scheme, &view, body, now, lookup).map(|v| v.owner.clone())
 }
 
 /// Thu, 22 Jun 2017 17:15:21 GMT
@@ -198,7 +204,7 @@ fn replay_ids_are_the_signature() {
         now: 1100,
     };
     // Kept until the signed date leaves the window: 1000 + 300 - 1100, plus 1.
-    assert_eq!(kong().replay_id(&creds), Some(("kong:0102".into(), 201)));
+    assert_eq!(kong().replay_id(&creds), Some(ReplayId { id: "kong:0102".into(), ttl_secs: 201 }));
 }
 
 /// A request signed in `dialect` over the target and `covered` (space

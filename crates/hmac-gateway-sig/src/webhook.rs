@@ -12,7 +12,7 @@ use http::HeaderMap;
 use sha2::{Digest as _, Sha256};
 
 use super::caps::{self, MAX_SIGNATURES};
-use super::{AuthError, MessageView, Scheme, Window, keyed, macs_equal};
+use super::{AuthError, MessageView, ReplayId, Scheme, Secret, Window, keyed, macs_equal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -88,8 +88,15 @@ pub struct Delivery {
 
 impl Scheme for Webhook {
     type Credentials = Delivery;
+    type Key = Secret;
 
-    fn parse(&self, request: &MessageView<'_>, body: &[u8], now: i64) -> Result<Delivery, AuthError> {
+    fn parse(
+        &self,
+        request: &MessageView<'_>,
+        body: &[u8],
+        now: i64,
+        _rank: &dyn Fn(&str) -> Option<bool>,
+    ) -> Result<Delivery, AuthError> {
         let h = request.headers;
         let missing = AuthError::MissingCredentials(self.provider.signature_header());
         let delivery = match self.provider {
@@ -104,19 +111,21 @@ impl Scheme for Webhook {
             }
             Provider::Slack => {
                 let sig = text(h, "x-slack-signature").ok_or(missing)?;
-                let ts = text(h, "x-slack-request-timestamp").ok_or_else(|| malformed("X-Slack-Request-Timestamp"))?;
+                let ts = text(h, "x-slack-request-timestamp")
+                    .ok_or_else(|| AuthError::missing_or_invalid("X-Slack-Request-Timestamp"))?;
                 Delivery::new(Some(ts), None, vec![hex_after(sig, "v0=")?])
             }
             Provider::Stripe => parse_stripe(text(h, "stripe-signature").ok_or(missing)?)?,
             Provider::StandardWebhooks => {
                 let sig = text(h, "webhook-signature").ok_or(missing)?;
-                let id = text(h, "webhook-id").ok_or_else(|| malformed("webhook-id"))?;
-                let ts = text(h, "webhook-timestamp").ok_or_else(|| malformed("webhook-timestamp"))?;
+                let id = text(h, "webhook-id").ok_or_else(|| AuthError::missing_or_invalid("webhook-id"))?;
+                let ts =
+                    text(h, "webhook-timestamp").ok_or_else(|| AuthError::missing_or_invalid("webhook-timestamp"))?;
                 Delivery::new(Some(ts), Some(id), parse_standard_signatures(sig)?)
             }
         };
         if let Some(ts) = &delivery.timestamp {
-            let signed_at: i64 = ts.parse().map_err(|_| malformed("timestamp"))?;
+            let signed_at: i64 = ts.parse().map_err(|_| AuthError::missing_or_invalid("timestamp"))?;
             self.window.check("the signed timestamp", signed_at, now)?;
         }
         let fingerprint = content_fingerprint(self.provider, &delivery, body);
@@ -127,7 +136,8 @@ impl Scheme for Webhook {
         None
     }
 
-    fn verify(&self, _: &MessageView<'_>, body: &[u8], delivery: &Delivery, secret: &[u8]) -> bool {
+    fn verify(&self, _: &MessageView<'_>, body: &[u8], delivery: &Delivery, key: &Secret) -> bool {
+        let secret = key.expose();
         let expected = mac(self.provider, secret, delivery.timestamp.as_deref(), delivery.id.as_deref(), body);
         let mut matched = false;
         for candidate in &delivery.signatures {
@@ -136,14 +146,18 @@ impl Scheme for Webhook {
         matched
     }
 
-    fn replay_id(&self, delivery: &Delivery) -> Option<(String, u64)> {
+    fn unknown_key(&self) -> Secret {
+        Secret::new(vec![0; 32])
+    }
+
+    fn replay_id(&self, delivery: &Delivery) -> Option<ReplayId> {
         let signed_at = delivery.timestamp.as_deref().and_then(|t| t.parse::<i64>().ok());
         let ttl = match signed_at {
             Some(at) => self.window.replay_ttl(at, delivery.now),
             None => self.replay_ttl.as_secs().max(1),
         };
         let id = delivery.id.as_ref().map_or_else(|| delivery.fingerprint.clone(), |id| format!("id:{id}"));
-        Some((format!("{}:{id}", self.provider.name()), ttl))
+        Some(ReplayId { id: format!("{}:{id}", self.provider.name()), ttl_secs: ttl })
     }
 }
 
@@ -170,11 +184,13 @@ fn parse_stripe(header: &str) -> Result<Delivery, AuthError> {
             Some(("v1", _)) if signatures.len() == MAX_SIGNATURES => {
                 return Err(caps::too_many("Stripe-Signature", MAX_SIGNATURES, "v1 signatures"));
             }
-            Some(("v1", value)) => signatures.push(hex::decode(value).map_err(|_| malformed("Stripe-Signature v1"))?),
+            Some(("v1", value)) => {
+                signatures.push(hex::decode(value).map_err(|_| AuthError::missing_or_invalid("Stripe-Signature v1"))?)
+            }
             _ => {}
         }
     }
-    let t = t.ok_or_else(|| malformed("Stripe-Signature t="))?;
+    let t = t.ok_or_else(|| AuthError::missing_or_invalid("Stripe-Signature t="))?;
     if signatures.is_empty() {
         return Err(AuthError::Malformed("Stripe-Signature has no v1 signature".into()));
     }
@@ -261,17 +277,14 @@ fn text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 fn hex_after(value: &str, prefix: &str) -> Result<Vec<u8>, AuthError> {
-    let digits =
-        value.strip_prefix(prefix).ok_or_else(|| malformed(&format!("signature (expected `{prefix}<hex>`)")))?;
-    hex::decode(digits).map_err(|_| malformed("signature hex"))
+    let digits = value
+        .strip_prefix(prefix)
+        .ok_or_else(|| AuthError::missing_or_invalid(&format!("signature (expected `{prefix}<hex>`)")))?;
+    hex::decode(digits).map_err(|_| AuthError::missing_or_invalid("signature hex"))
 }
 
 fn base64(value: &str) -> Result<Vec<u8>, AuthError> {
-    B64.decode(value).map_err(|_| malformed("signature base64"))
-}
-
-fn malformed(what: &str) -> AuthError {
-    AuthError::Malformed(format!("missing or invalid {what}"))
+    B64.decode(value).map_err(|_| AuthError::missing_or_invalid("signature base64"))
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ fn check(provider: Provider, headers: &HeaderMap, body: &[u8], now: i64, secrets
     let secrets: Vec<Secret> = secrets.iter().map(|s| Secret::new(s.to_vec())).collect();
     authenticate(&scheme, &view(headers), body, now, |keyid| {
         assert!(keyid.is_none(), "webhooks have no key id");
-        Some((&(), &secrets[..]))
+        Some(crate::Found { owner: &(), keys: &secrets[..], allowed: true })
     })
     .map(|_| ())
 }
@@ -125,7 +125,8 @@ fn replay_ids_are_what_the_mac_covers_not_header_text() {
     let scheme =
         Webhook { provider: Provider::Github, window: Window::symmetric(300), replay_ttl: Duration::from_secs(3600) };
     let key = |scheme: &Webhook, pairs: &[(&str, &str)], body: &[u8], now: i64| {
-        scheme.replay_id(&scheme.parse(&view(&headers(pairs)), body, now).unwrap()).unwrap()
+        let id = scheme.replay_id(&scheme.parse(&view(&headers(pairs)), body, now, &|_| None).unwrap()).unwrap();
+        (id.id, id.ttl_secs)
     };
     // X-GitHub-Delivery is not signed: changing it must not make a new key.
     let (id, ttl) = key(&scheme, &[("x-hub-signature-256", "sha256=00"), ("x-github-delivery", "72d3162e")], b"{}", 0);

@@ -2,23 +2,9 @@
 
 use std::fmt;
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderName;
 
-/// The parts of a request a signature can cover, as the verifier saw them on
-/// the wire (no decoding, no normalisation beyond what RFC 9421 asks).
-#[derive(Debug, Clone, Copy)]
-pub struct MessageView<'a> {
-    pub method: &'a str,
-    /// `http` or `https`.
-    pub scheme: &'a str,
-    /// Host and optional port, lowercase, default port removed.
-    pub authority: &'a str,
-    /// The raw path as received; empty means `/`.
-    pub path: &'a str,
-    /// The raw query without `?`, when the target had one.
-    pub query: Option<&'a str>,
-    pub headers: &'a HeaderMap,
-}
+use crate::MessageView;
 
 /// One covered component identifier. Component parameters (`sf`, `bs`,
 /// `key`, `req`, `tr`, `@query-param;name`) are not supported and make a
@@ -103,7 +89,7 @@ impl Component {
                 out.extend_from_slice(path.as_bytes());
                 write_query(view.query, out);
             }
-            Self::Field(name) => write_field(view.headers, name, out)?,
+            Self::Field(name) => crate::field::write_trimmed(view.headers, name, out)?,
         }
         Some(())
     }
@@ -122,22 +108,10 @@ fn write_query(query: Option<&str>, out: &mut Vec<u8>) {
     }
 }
 
-/// RFC 9421 section 2.1: each field line trimmed, lines joined with `, `.
-fn write_field(headers: &HeaderMap, name: &HeaderName, out: &mut Vec<u8>) -> Option<()> {
-    let mut lines = headers.get_all(name).iter().peekable();
-    lines.peek()?;
-    for (i, line) in lines.enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
-        }
-        out.extend_from_slice(line.as_bytes().trim_ascii());
-    }
-    Some(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderMap;
 
     fn value(component: &str, view: &MessageView<'_>) -> Option<String> {
         let mut out = Vec::new();

@@ -47,23 +47,46 @@ fn view(headers: &HeaderMap) -> MessageView<'_> {
     }
 }
 
-fn rules(now: i64) -> Rules<'static> {
-    Rules {
-        required: &[],
-        require_digest: false,
-        require_nonce: false,
-        window: Window { max_age: Duration::from_secs(300), max_ahead: Duration::from_secs(5) },
-        now,
+/// A route's rules and the clock they are checked at.
+struct At<'a> {
+    rules: Rules<'a>,
+    now: i64,
+}
+
+impl<'a> std::ops::Deref for At<'a> {
+    type Target = Rules<'a>;
+    fn deref(&self) -> &Rules<'a> {
+        &self.rules
     }
 }
 
-fn check(v: &MessageView<'_>, input: &str, sig: &str, rules: &Rules<'_>) -> Result<String, AuthError> {
+impl<'a> std::ops::DerefMut for At<'a> {
+    fn deref_mut(&mut self) -> &mut Rules<'a> {
+        &mut self.rules
+    }
+}
+
+fn rules(now: i64) -> At<'static> {
+    let window = Window { max_age: Duration::from_secs(300), max_ahead: Duration::from_secs(5) };
+    At { rules: Rules { required: &[], require_digest: false, require_nonce: false, window }, now }
+}
+
+/// Verifies through the one driver, as the gateway does, with the two
+/// signature headers set to `input` and `sig`.
+fn check(v: &MessageView<'_>, input: &str, sig: &str, at: &At<'_>) -> Result<String, AuthError> {
     let k = key();
-    let candidates = parse_candidates(input.as_bytes(), sig.as_bytes())?;
-    verify(v, &candidates, rules, |id| {
-        (id == "test-shared-secret").then_some((&"owner", std::slice::from_ref(&k), true))
+    let mut headers = v.headers.clone();
+    for (name, value) in [(SIGNATURE_INPUT, input), (SIGNATURE, sig)] {
+        if !value.is_empty() {
+            headers.insert(name, value.parse().expect("header value"));
+        }
+    }
+    let view = MessageView { headers: &headers, ..*v };
+    let keys = std::slice::from_ref(&k);
+    crate::authenticate(&at.rules, &view, &[], at.now, |id| {
+        (id == Some("test-shared-secret")).then_some(crate::Found { owner: &"owner", keys, allowed: true })
     })
-    .map(|a| a.keyid.into_owned())
+    .map(|v| v.credentials.keyid().to_owned())
 }
 
 #[test]
@@ -209,4 +232,36 @@ fn sign_then_verify_round_trip_with_nonce() {
         let got = check(&tampered, &signed.signature_input, &signed.signature, &r);
         assert_eq!(got, Err(AuthError::InvalidSignature));
     }
+}
+
+#[test]
+fn sign_request_binds_the_body_and_verifies_through_the_driver() {
+    let k = key();
+    let comps = [Component::Method, Component::Authority, Component::Path];
+    let signer = Signer { keyid: "test-shared-secret", key: &k, label: "sig1", components: &comps };
+    let target = Target { method: "POST", scheme: "https", authority: "example.com", path: "/foo", query: None };
+    let mut headers = HeaderMap::new();
+    sign_request(&signer, &target, &mut headers, b"{\"a\":1}", B25_CREATED, "n-2").expect("signs");
+    assert!(headers.contains_key(CONTENT_DIGEST));
+    let view = MessageView {
+        method: "POST",
+        scheme: "https",
+        authority: "example.com",
+        path: "/foo",
+        query: None,
+        headers: &headers,
+    };
+    let mut r = rules(B25_CREATED);
+    r.require_digest = true;
+    let keys = std::slice::from_ref(&k);
+    let verified =
+        crate::authenticate(&r.rules, &view, &[], r.now, |_| Some(crate::Found { owner: &(), keys, allowed: true }))
+            .expect("verifies");
+    use crate::Scheme as _;
+    assert_eq!(r.rules.check_body(&view, &verified.credentials, b"{\"a\":1}"), Ok(()));
+    let other = r.rules.check_body(&view, &verified.credentials, b"{\"a\":2}");
+    assert!(matches!(other, Err(AuthError::DigestMismatch(_))), "{other:?}");
+    let replay = r.rules.replay_id(&verified.credentials).expect("a replay id");
+    assert_eq!(replay.id, "n-2");
+    assert_eq!(replay.ttl_secs, 301);
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use http::HeaderMap;
+use crate::MessageView;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 
 /// How the path is canonicalised: every AWS service but S3 normalises it
@@ -21,23 +21,11 @@ impl PathRules {
     }
 }
 
-/// The request parts the canonical request is built from.
-#[derive(Debug, Clone, Copy)]
-pub struct Parts<'a> {
-    pub method: &'a str,
-    /// The path as received (percent-encoded as the client sent it).
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub headers: &'a HeaderMap,
-    /// Used for `host` when the request has no Host header (HTTP/2).
-    pub authority: &'a str,
-}
-
 /// Builds the canonical request. `skip_query` names a query parameter left
 /// out (`X-Amz-Signature` for presigned URLs). Errors name a signed header
 /// the request does not carry.
 pub fn canonical_request(
-    parts: &Parts<'_>,
+    parts: &MessageView<'_>,
     rules: PathRules,
     signed_headers: &[String],
     payload_hash: &str,
@@ -65,7 +53,7 @@ pub fn canonical_request(
 
 /// All values of `name`, each trimmed with inner runs of spaces collapsed,
 /// joined with `,`.
-fn header_value(parts: &Parts<'_>, name: &str) -> Option<String> {
+fn header_value(parts: &MessageView<'_>, name: &str) -> Option<String> {
     let mut values = parts.headers.get_all(name).iter().peekable();
     if values.peek().is_none() {
         return (name == "host").then(|| parts.authority.to_owned());

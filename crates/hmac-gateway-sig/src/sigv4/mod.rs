@@ -8,10 +8,10 @@ mod parse;
 use hmac::Mac as _;
 use sha2::{Digest as _, Sha256};
 
-pub use canonical::{Parts, PathRules};
+pub use canonical::PathRules;
 pub use parse::{amz_date, parse_amz_date};
 
-use super::{AuthError, MessageView, Scheme, Window, keyed, macs_equal};
+use super::{AuthError, MessageView, ReplayId, Scheme, Secret, Window, keyed, macs_equal};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const UNSIGNED: &str = "UNSIGNED-PAYLOAD";
@@ -51,8 +51,15 @@ pub struct Credentials {
 
 impl Scheme for SigV4 {
     type Credentials = Credentials;
+    type Key = Secret;
 
-    fn parse(&self, request: &MessageView<'_>, body: &[u8], now: i64) -> Result<Credentials, AuthError> {
+    fn parse(
+        &self,
+        request: &MessageView<'_>,
+        body: &[u8],
+        now: i64,
+        _rank: &dyn Fn(&str) -> Option<bool>,
+    ) -> Result<Credentials, AuthError> {
         // First: reading a presigned URL's parameters scans the whole query.
         parse::check_query_size(request.query.unwrap_or_default())?;
         let presigned = !request.headers.contains_key(http::header::AUTHORIZATION)
@@ -72,9 +79,12 @@ impl Scheme for SigV4 {
         }
         let amz_date = match &auth.amz_date {
             Some(d) => d.clone(),
-            None => header_text(request, "x-amz-date").ok_or_else(|| malformed("X-Amz-Date header"))?.to_owned(),
+            None => header_text(request, "x-amz-date")
+                .ok_or_else(|| AuthError::missing_or_invalid("X-Amz-Date header"))?
+                .to_owned(),
         };
-        let signed_at = parse_amz_date(&amz_date).ok_or_else(|| malformed("X-Amz-Date (YYYYMMDDTHHMMSSZ)"))?;
+        let signed_at =
+            parse_amz_date(&amz_date).ok_or_else(|| AuthError::missing_or_invalid("X-Amz-Date (YYYYMMDDTHHMMSSZ)"))?;
         if !amz_date.starts_with(date.as_str()) {
             return Err(AuthError::Malformed("the credential scope date differs from X-Amz-Date".into()));
         }
@@ -84,15 +94,8 @@ impl Scheme for SigV4 {
         }
         let valid_until = self.check_time(signed_at, auth.expires, now)?;
         let payload_hash = self.payload_hash(request, body, presigned)?;
-        let parts = Parts {
-            method: request.method,
-            path: request.path,
-            query: request.query,
-            headers: request.headers,
-            authority: request.authority,
-        };
         let skip = presigned.then_some("X-Amz-Signature");
-        let creq = canonical::canonical_request(&parts, self.path, &auth.signed_headers, &payload_hash, skip)
+        let creq = canonical::canonical_request(request, self.path, &auth.signed_headers, &payload_hash, skip)
             .map_err(AuthError::Malformed)?;
         let scope = auth.scope.join("/");
         Ok(Credentials {
@@ -110,18 +113,23 @@ impl Scheme for SigV4 {
         Some(&credentials.access_key)
     }
 
-    fn verify(&self, _: &MessageView<'_>, _: &[u8], credentials: &Credentials, secret: &[u8]) -> bool {
+    fn verify(&self, _: &MessageView<'_>, _: &[u8], credentials: &Credentials, key: &Secret) -> bool {
+        let secret = key.expose();
         let key = signing_key(secret, &credentials.date, &self.region, &self.service);
         macs_equal(&hmac(&key, credentials.string_to_sign.as_bytes()), &credentials.signature)
     }
 
-    fn replay_id(&self, credentials: &Credentials) -> Option<(String, u64)> {
+    fn unknown_key(&self) -> Secret {
+        Secret::new(vec![0; 32])
+    }
+
+    fn replay_id(&self, credentials: &Credentials) -> Option<ReplayId> {
         if credentials.presigned && self.presigned_reuse {
             return None;
         }
         // SigV4 has no nonce: the signature itself may be used once.
         let ttl = u64::try_from(credentials.valid_until - credentials.now).unwrap_or(0) + 1;
-        Some((format!("sigv4:{}", hex::encode(&credentials.signature)), ttl))
+        Some(ReplayId { id: format!("sigv4:{}", hex::encode(&credentials.signature)), ttl_secs: ttl })
     }
 }
 
@@ -202,7 +210,7 @@ pub struct Signer<'a> {
 /// final `Host`): `X-Amz-Date`, `X-Amz-Content-Sha256` for S3, and
 /// `Authorization`. Signed: `host`, `x-amz-*`, `content-type`,
 /// `content-md5`; never hop-mutable ones such as `x-forwarded-*`.
-pub fn sign(signer: &Signer<'_>, parts: &Parts<'_>, body: &[u8], now: i64) -> Vec<(&'static str, String)> {
+pub fn sign(signer: &Signer<'_>, parts: &MessageView<'_>, body: &[u8], now: i64) -> Vec<(&'static str, String)> {
     let date_time = amz_date(now);
     let payload_hash = hex::encode(Sha256::digest(body));
     let mut added = vec![("x-amz-date", date_time.clone())];
@@ -226,7 +234,7 @@ pub fn sign(signer: &Signer<'_>, parts: &Parts<'_>, body: &[u8], now: i64) -> Ve
     }
     signed.sort();
     signed.dedup();
-    let with_date = Parts { headers: &headers, ..*parts };
+    let with_date = MessageView { headers: &headers, ..*parts };
     let rules = PathRules::for_service(signer.service);
     let creq = canonical::canonical_request(&with_date, rules, &signed, &payload_hash, None).unwrap_or_default();
     let scope = format!("{}/{}/{}/aws4_request", &date_time[..8], signer.region, signer.service);
@@ -245,8 +253,4 @@ pub fn sign(signer: &Signer<'_>, parts: &Parts<'_>, body: &[u8], now: i64) -> Ve
 
 fn header_text<'a>(request: &MessageView<'a>, name: &str) -> Option<&'a str> {
     request.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
-}
-
-fn malformed(what: &str) -> AuthError {
-    AuthError::Malformed(format!("missing or invalid {what}"))
 }

@@ -35,7 +35,7 @@ pub(super) fn authorization(header: &str) -> Result<Auth, AuthError> {
             Some(("Credential", v)) => credential = Some(v),
             Some(("SignedHeaders", v)) => signed = Some(v),
             Some(("Signature", v)) => signature = Some(v),
-            _ => return Err(malformed("Authorization parameter")),
+            _ => return Err(AuthError::missing_or_invalid("Authorization parameter")),
         }
     }
     let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature) else {
@@ -54,14 +54,16 @@ pub(super) fn presigned(query: &str) -> Result<Auth, AuthError> {
             .map(|(_, v)| String::from_utf8_lossy(&decode(v)).into_owned())
     };
     if get("X-Amz-Algorithm").as_deref() != Some(ALGORITHM) {
-        return Err(malformed("X-Amz-Algorithm (must be AWS4-HMAC-SHA256)"));
+        return Err(AuthError::missing_or_invalid("X-Amz-Algorithm (must be AWS4-HMAC-SHA256)"));
     }
-    let field = |v: Option<String>, name: &str| v.ok_or_else(|| malformed(name));
+    let field = |v: Option<String>, name: &str| v.ok_or_else(|| AuthError::missing_or_invalid(name));
     let credential = field(get("X-Amz-Credential"), "X-Amz-Credential")?;
     let signed = field(get("X-Amz-SignedHeaders"), "X-Amz-SignedHeaders")?;
     let signature = field(get("X-Amz-Signature"), "X-Amz-Signature")?;
     let date = field(get("X-Amz-Date"), "X-Amz-Date")?;
-    let expires: u64 = field(get("X-Amz-Expires"), "X-Amz-Expires")?.parse().map_err(|_| malformed("X-Amz-Expires"))?;
+    let expires: u64 = field(get("X-Amz-Expires"), "X-Amz-Expires")?
+        .parse()
+        .map_err(|_| AuthError::missing_or_invalid("X-Amz-Expires"))?;
     if !(1..=MAX_EXPIRES).contains(&expires) {
         return Err(AuthError::Malformed(format!("X-Amz-Expires must be 1..={MAX_EXPIRES} seconds")));
     }
@@ -81,16 +83,16 @@ fn build(
     let (Some(terminator), Some(service), Some(region), Some(date), Some(access_key)) =
         (terminator, service, region, date, access_key)
     else {
-        return Err(malformed("Credential (AK/date/region/service/aws4_request)"));
+        return Err(AuthError::missing_or_invalid("Credential (AK/date/region/service/aws4_request)"));
     };
     if terminator != "aws4_request" || access_key.is_empty() || date.len() != 8 {
-        return Err(malformed("Credential (AK/date/region/service/aws4_request)"));
+        return Err(AuthError::missing_or_invalid("Credential (AK/date/region/service/aws4_request)"));
     }
     let signed_headers = signed_header_list(signed)?;
     if signature.len() != 64 {
-        return Err(malformed("Signature (64 hex digits)"));
+        return Err(AuthError::missing_or_invalid("Signature (64 hex digits)"));
     }
-    let signature = hex::decode(signature).map_err(|_| malformed("Signature (64 hex digits)"))?;
+    let signature = hex::decode(signature).map_err(|_| AuthError::missing_or_invalid("Signature (64 hex digits)"))?;
     Ok(Auth { access_key, scope: [date, region, service, terminator], signed_headers, signature, amz_date, expires })
 }
 
@@ -105,7 +107,7 @@ fn signed_header_list(signed: &str) -> Result<Vec<String>, AuthError> {
             return Err(caps::too_many("SignedHeaders", MAX_COMPONENTS, "headers"));
         }
         if name.is_empty() || name.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(malformed("SignedHeaders (lowercase names separated by `;`)"));
+            return Err(AuthError::missing_or_invalid("SignedHeaders (lowercase names separated by `;`)"));
         }
         if !seen.insert(name) {
             return Err(AuthError::Malformed(format!("SignedHeaders lists `{name}` twice")));
@@ -166,10 +168,6 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn malformed(what: &str) -> AuthError {
-    AuthError::Malformed(format!("missing or invalid {what}"))
 }
 
 #[cfg(test)]
