@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Action, Config, ConfigError, Upstream};
+use crate::config::{Action, Config, ConfigError, Loaded, Upstream};
 
 mod sign;
 mod summary;
@@ -68,8 +68,8 @@ pub fn main() -> ExitCode {
 }
 
 /// Loads a config or prints each problem as `PATH:LINE:COL: message`.
-fn load(path: &Path) -> anyhow::Result<Config> {
-    Config::load(path).map_err(|e| match e {
+fn load(path: &Path) -> anyhow::Result<Loaded> {
+    Loaded::load(path).map_err(|e| match e {
         ConfigError::Invalid(problems) => {
             for p in &problems {
                 eprintln!("{p}");
@@ -93,14 +93,14 @@ fn init_logging(format: LogFormat) {
 
 fn run(path: &Path, log_format: LogFormat) -> anyhow::Result<()> {
     init_logging(log_format);
-    let config = load(path)?;
-    for warning in &config.warnings {
+    let loaded = load(path)?;
+    for warning in &loaded.config.warnings {
         tracing::warn!("{warning}");
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let mut triggers = crate::reload::Triggers::new(path, &config.files)?;
-        let running = crate::server::start(config).await?;
+        let mut triggers = crate::reload::Triggers::new(path, &loaded.config.files)?;
+        let running = crate::server::start(loaded).await?;
         serve_until_signal(path, &running, &mut triggers).await?;
         tracing::info!("shutting down: draining in-flight requests");
         running.shutdown().await;
@@ -152,8 +152,8 @@ fn log_rejected_reload(error: &crate::server::ReloadError, kept: u64) {
 
 fn check(path: &Path) -> ExitCode {
     match load(path) {
-        Ok(config) => {
-            print!("{}", summary::render(path, &config));
+        Ok(loaded) => {
+            print!("{}", summary::render(path, &loaded));
             ExitCode::SUCCESS
         }
         Err(e) => {

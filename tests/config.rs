@@ -8,10 +8,10 @@ mod common;
 use std::path::Path;
 
 use common::{KEY_B64, verify_yaml};
-use hmac_gateway::config::{Config, ConfigError, Problem};
+use hmac_gateway::config::{ConfigError, Loaded, Problem};
 
 fn problems(yaml: &str) -> Vec<Problem> {
-    match Config::from_yaml(yaml, "gw.yaml", Path::new(".")) {
+    match Loaded::from_yaml(yaml, "gw.yaml", Path::new(".")) {
         Err(ConfigError::Invalid(p)) => p,
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("config was accepted:\n{yaml}"),
@@ -110,7 +110,7 @@ fn yaml_syntax_errors_have_a_location() {
 
 #[test]
 fn secrets_are_redacted_from_debug_output() {
-    let config = Config::from_yaml(&verify_yaml("echo", "", ""), "gw.yaml", Path::new(".")).unwrap();
+    let config = Loaded::from_yaml(&verify_yaml("echo", "", ""), "gw.yaml", Path::new(".")).unwrap();
     let debug = format!("{config:?}");
     assert!(!debug.contains(KEY_B64));
     // First bytes of the decoded key (0xbb 0x3b 0xc9) as Debug would print them.
@@ -132,7 +132,7 @@ fn secrets_load_from_env_and_files() {
             "other: {{ file: key.b64, encoding: base64 }}\n  text: {{ file: key.txt }}\n  env-key: {{ env: {var} }}"
         ),
     );
-    let err = Config::from_yaml(&yaml, "gw.yaml", &dir).unwrap_err().to_string();
+    let err = Loaded::from_yaml(&yaml, "gw.yaml", &dir).unwrap_err().to_string();
     assert!(err.contains(&var), "{err}");
     // Rust 2024 makes set_var unsafe; the project forbids unsafe, so run a child.
     let exe = env!("CARGO_BIN_EXE_hmac-gateway");
@@ -153,7 +153,7 @@ fn secrets_load_from_env_and_files() {
 
 #[test]
 fn the_shipped_demo_config_is_valid() {
-    let config = Config::load(Path::new("gateway.yaml")).unwrap();
+    let config = Loaded::load(Path::new("gateway.yaml")).unwrap().config;
     let names: Vec<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["ingress", "egress"]);
     assert!(config.route("site-api").is_some() && config.route("call-host").is_some());
@@ -231,7 +231,7 @@ routes:
     upstream: echo
 "#
     );
-    let config = Config::from_yaml(&yaml, "gw.yaml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    let config = Loaded::from_yaml(&yaml, "gw.yaml", Path::new(".")).unwrap_or_else(|e| panic!("{e}")).config;
     let warnings = config.warnings.join("\n");
     assert!(warnings.contains("`github` gives a 20-byte github key"), "{warnings}");
     assert!(warnings.contains("`svix` gives a 24-byte standard-webhooks key"), "{warnings}");
@@ -298,7 +298,7 @@ routes:
         )
     };
     // The sign route adds the four default components to its list.
-    assert!(Config::from_yaml(&yaml(63), "gw.yaml", Path::new(".")).is_ok());
+    assert!(Loaded::from_yaml(&yaml(63), "gw.yaml", Path::new(".")).is_ok());
     let p = problems(&yaml(64));
     let messages: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
     assert_eq!(messages, ["64 components: a signature covers at most 63 besides content-digest"; 2]);

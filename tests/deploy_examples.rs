@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use hmac_gateway::config::Config;
+use hmac_gateway::config::Loaded;
 
 /// (file, gateway.yaml text) for each ConfigMap or compose config.
 fn embedded_configs() -> Vec<(String, String)> {
@@ -50,7 +50,7 @@ fn deploy_examples_are_valid_configs() {
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
-        } else if let Err(e) = Config::from_yaml(yaml, file, &dir.join("config")) {
+        } else if let Err(e) = Loaded::from_yaml(yaml, file, &dir.join("config")) {
             panic!("{file}: {e}");
         }
     }

@@ -92,7 +92,7 @@ async fn a_renewed_certificate_is_served_after_a_reload() {
     let renewed = pki(&dir, "renewed", vec!["127.0.0.1".into()]);
     std::fs::copy(&renewed.cert_pem, &old.cert_pem).unwrap();
     std::fs::copy(&renewed.key_pem, &old.key_pem).unwrap();
-    let config = hmac_gateway::config::Config::from_yaml(&yaml, "test.yaml", Path::new(".")).unwrap();
+    let config = hmac_gateway::config::Loaded::from_yaml(&yaml, "test.yaml", Path::new(".")).unwrap();
     gw.reload(config).await.unwrap();
     assert_eq!(gw.addr("ingress"), Some(addr));
     let (status, _) = https_get(&tls_client(&renewed.ca_pem, None), addr).await.unwrap();

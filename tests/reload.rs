@@ -61,7 +61,7 @@ fn write_keys(dir: &Path) {
 async fn start(dir: &Path, yaml: &str) -> RunningGateway {
     let path = dir.join("gateway.yaml");
     std::fs::write(&path, yaml).unwrap();
-    server::start(hmac_gateway::config::Config::load(&path).unwrap()).await.unwrap()
+    server::start(hmac_gateway::config::Loaded::load(&path).unwrap()).await.unwrap()
 }
 
 async fn rewrite_and_reload(gw: &RunningGateway, dir: &Path, yaml: &str) -> Result<u64, ReloadError> {

@@ -32,7 +32,7 @@ pub struct SignArgs {
 }
 
 pub fn run(args: &SignArgs) -> anyhow::Result<()> {
-    let config = super::load(&args.config)?;
+    let config = super::load(&args.config)?.config;
     let route = config.route(&args.route).with_context(|| format!("no route named `{}`", args.route))?;
     let Action::Sign(policy) = &route.action else {
         bail!("route `{}` verifies; `sign` needs a route with `sign:`", route.name);

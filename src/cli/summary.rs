@@ -4,11 +4,24 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{action_label, upstream_label};
-use crate::config::Config;
+use crate::config::{Loaded, ReplayStoreKind};
 
-pub fn render(path: &Path, config: &Config) -> String {
+pub fn render(path: &Path, loaded: &Loaded) -> String {
+    let (startup, config) = (&loaded.startup, &loaded.config);
     let mut out = String::new();
     let _ = writeln!(out, "{}: OK", path.display());
+    // The Redis URL may carry a password: only the store's kind is shown.
+    let store = match startup.replay.store {
+        ReplayStoreKind::Memory => "memory",
+        ReplayStoreKind::Redis { .. } => "redis",
+    };
+    let admin = startup.admin.map_or_else(|| "off".to_owned(), |a| a.to_string());
+    let _ = writeln!(
+        out,
+        "start-up (a reload does not change these): workers {}, replay store {store} (capacity {}), admin {admin}, \
+         max_connections {} per listener",
+        startup.workers, startup.replay.capacity, startup.max_connections
+    );
     let _ = writeln!(out, "listeners:");
     for l in &config.listeners {
         let routes: Vec<&str> = l.routes.iter().map(|r| r.name.as_str()).collect();

@@ -4,6 +4,7 @@
 mod policy;
 pub mod raw;
 pub mod secret;
+mod startup;
 mod validate;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ pub use policy::{
     Action, ReplayRelease, Rfc9421Rules, SignPolicy, SignScheme, VerifyPolicy, VerifyScheme, WebhookEndpoint,
 };
 pub use secret::{Secret, SecretSource};
+pub use startup::{Loaded, OnError, RedactedString, ReplaySettings, ReplayStoreKind, Startup};
 pub use validate::defaults;
 
 /// Default request body limit when neither `limits` nor the route sets one.
@@ -37,14 +39,9 @@ pub struct Config {
     pub keys: KeyStore,
     pub secrets: Vec<SecretSummary>,
     pub upstreams: Vec<Arc<HttpUpstream>>,
-    pub replay: ReplaySettings,
     pub limits: Limits,
     pub timeouts: Timeouts,
-    /// Worker threads, each running its own event loop and upstream pools.
-    pub workers: usize,
     pub trusted_proxies: Vec<Cidr>,
-    /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
-    pub admin: Option<SocketAddr>,
     /// Things that work but should not go to production (inline secrets).
     pub warnings: Vec<String>,
     /// Every file this config read besides itself (secrets, certificates,
@@ -52,7 +49,7 @@ pub struct Config {
     pub files: Vec<PathBuf>,
 }
 
-impl Config {
+impl Loaded {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
@@ -64,16 +61,18 @@ impl Config {
     /// and CA paths resolve against `base_dir`.
     ///
     /// ```
-    /// use hmac_gateway::config::Config;
+    /// use hmac_gateway::config::Loaded;
     /// let yaml = "listeners: [{ name: in, bind: \"127.0.0.1:0\" }]\nroutes: [{ name: r, listener: nowhere }]\n";
-    /// let err = Config::from_yaml(yaml, "gw.yaml", std::path::Path::new(".")).unwrap_err();
+    /// let err = Loaded::from_yaml(yaml, "gw.yaml", std::path::Path::new(".")).unwrap_err();
     /// // Every problem carries file:line:column.
     /// assert!(err.to_string().starts_with("gw.yaml:2:"), "{err}");
     /// ```
     pub fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Self, ConfigError> {
         validate::from_yaml(text, source, base_dir)
     }
+}
 
+impl Config {
     pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
         self.listeners.iter().flat_map(|l| &l.routes).find(|r| r.name == name)
     }
@@ -199,49 +198,6 @@ pub struct ListenerTls {
     pub config: Arc<rustls::ServerConfig>,
 }
 
-/// What to do when Redis cannot be reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Refuse the request (503): the default, since accepting it would let a
-    /// replay through.
-    Reject,
-    /// Accept it and log: availability over replay protection, by choice.
-    Allow,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplayStoreKind {
-    Memory,
-    Redis { url: RedactedString, key_prefix: String, on_error: OnError, timeout: Duration },
-}
-
-/// A string that may hold a credential (a Redis URL with a password):
-/// `Debug` shows only whether it is set.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedactedString(String);
-
-impl RedactedString {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn expose_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for RedactedString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplaySettings {
-    pub store: ReplayStoreKind,
-    pub capacity: usize,
-}
-
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_body_bytes: u64,
@@ -251,8 +207,6 @@ pub struct Limits {
     pub max_headers: usize,
     /// Request-target length (414 beyond).
     pub max_uri_bytes: usize,
-    /// Open client connections per listener; further ones wait in the backlog.
-    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy)]

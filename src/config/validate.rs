@@ -10,8 +10,8 @@ use serde_saphyr::Location;
 use super::RedactedString;
 use super::raw::{RawConfig, RawListenerTls, RawTimeouts, Spanned};
 use super::{
-    Cidr, Config, ConfigError, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, Limits, Listener, ListenerTls, Problem,
-    ReplaySettings, ReplayStoreKind, SecretSummary, Timeouts,
+    Cidr, Config, ConfigError, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, Limits, Listener, ListenerTls, Loaded,
+    Problem, ReplaySettings, ReplayStoreKind, SecretSummary, Startup, Timeouts,
 };
 use crate::config::OnError;
 use std::time::Duration;
@@ -72,16 +72,18 @@ fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
     if list.is_empty() { "none are defined".into() } else { format!("known: {}", list.join(", ")) }
 }
 
-pub(super) fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+pub(super) fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
     let raw: RawConfig =
         serde_saphyr::from_str(text).map_err(|e| ConfigError::Invalid(vec![yaml_problem(&e, source)]))?;
     let mut ctx = Ctx { source, base_dir, problems: Vec::new(), warnings: Vec::new(), files: Vec::new() };
-    let config = build(&mut ctx, raw);
+    let secrets = build_secrets(&mut ctx, &raw);
+    let startup = build_startup(&mut ctx, &raw, &secrets);
+    let config = build(&mut ctx, raw, &secrets);
     if ctx.problems.is_empty() {
         let mut config = config;
         config.warnings = ctx.warnings;
         config.files = ctx.files;
-        Ok(config)
+        Ok(Loaded { startup, config })
     } else {
         Err(ConfigError::Invalid(ctx.problems))
     }
@@ -100,14 +102,13 @@ fn yaml_problem(err: &serde_saphyr::Error, source: &str) -> Problem {
     Problem { source: source.to_owned(), line, column, message: message.to_owned() }
 }
 
-fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
+fn build(ctx: &mut Ctx<'_>, raw: RawConfig, secrets: &Secrets) -> Config {
     let mut listeners = build_listeners(ctx, &raw);
-    let secrets = build_secrets(ctx, &raw);
-    let (consumers, keys) = build_consumers(ctx, &raw.consumers, &secrets);
+    let (consumers, keys) = build_consumers(ctx, &raw.consumers, secrets);
     let mut upstreams = upstreams::build(ctx, &raw.upstreams);
     let limits = build_limits(ctx, &raw);
     let timeouts = build_timeouts(ctx, raw.timeouts.as_ref());
-    let env = routes::Env { listeners: &listeners, consumers: &consumers, secrets: &secrets, limits, timeouts };
+    let env = routes::Env { listeners: &listeners, consumers: &consumers, secrets, limits, timeouts };
     let built = routes::build(ctx, &env, &mut upstreams, &raw.routes);
     for route in built {
         if let Some(listener) = listeners.iter_mut().find(|l| l.name == route.listener) {
@@ -123,17 +124,8 @@ fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
             .map(|(name, (src, s))| SecretSummary { name: name.clone(), source: src.clone(), len: s.expose().len() })
             .collect(),
         upstreams: upstreams.into_iter().map(|(_, u)| u).collect(),
-        replay: build_replay(ctx, &raw, &secrets),
         limits,
         timeouts,
-        workers: build_workers(ctx, &raw),
-        admin: raw.admin.as_ref().and_then(|a| {
-            let parsed = a.bind.value.parse::<SocketAddr>();
-            if parsed.is_err() {
-                ctx.on(&a.bind, format!("admin bind `{}` is not an IP:port address", a.bind.value));
-            }
-            parsed.ok()
-        }),
         trusted_proxies: raw
             .trusted_proxies
             .iter()
@@ -141,6 +133,22 @@ fn build(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
             .collect(),
         warnings: Vec::new(),
         files: Vec::new(),
+    }
+}
+
+/// The settings only a restart changes.
+fn build_startup(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> Startup {
+    Startup {
+        workers: build_workers(ctx, raw),
+        admin: raw.admin.as_ref().and_then(|a| {
+            let parsed = a.bind.value.parse::<SocketAddr>();
+            if parsed.is_err() {
+                ctx.on(&a.bind, format!("admin bind `{}` is not an IP:port address", a.bind.value));
+            }
+            parsed.ok()
+        }),
+        replay: build_replay(ctx, raw, secrets),
+        max_connections: build_max_connections(ctx, raw),
     }
 }
 
@@ -251,7 +259,6 @@ fn build_limits(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Limits {
         max_header_bytes: 32 * 1024,
         max_headers: 100,
         max_uri_bytes: 8 * 1024,
-        max_connections: DEFAULT_MAX_CONNECTIONS,
     };
     let Some(raw) = &raw.limits else { return limits };
     if let Some(n) = raw.max_body_bytes {
@@ -268,12 +275,6 @@ fn build_limits(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Limits {
                 Ok(n) if (min..=max).contains(&n) => *slot = n,
                 _ => ctx.on(v, format!("must be between {min} and {max}")),
             }
-        }
-    }
-    if let Some(n) = &raw.max_connections {
-        match usize::try_from(n.value) {
-            Ok(v) if v > 0 => limits.max_connections = v,
-            _ => ctx.on(n, "max_connections must be a positive number"),
         }
     }
     limits
@@ -304,4 +305,15 @@ fn build_timeouts(ctx: &mut Ctx<'_>, raw: Option<&RawTimeouts>) -> Timeouts {
         }
     }
     t
+}
+
+fn build_max_connections(ctx: &mut Ctx<'_>, raw: &RawConfig) -> usize {
+    let Some(n) = raw.limits.as_ref().and_then(|l| l.max_connections.as_ref()) else { return DEFAULT_MAX_CONNECTIONS };
+    match usize::try_from(n.value) {
+        Ok(v) if v > 0 => v,
+        _ => {
+            ctx.on(n, "max_connections must be a positive number");
+            DEFAULT_MAX_CONNECTIONS
+        }
+    }
 }

@@ -142,13 +142,7 @@ mod tests {
 
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        max_body_bytes: 1024,
-        max_header_bytes: 1024,
-        max_headers: 10,
-        max_uri_bytes: 256,
-        max_connections: 10,
-    };
+    const LIMITS: Limits = Limits { max_body_bytes: 1024, max_header_bytes: 1024, max_headers: 10, max_uri_bytes: 256 };
 
     fn check(parts: &Parts) -> Result<(), Rejection> {
         super::check(parts, &LIMITS)

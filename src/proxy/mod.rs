@@ -53,6 +53,7 @@ use hyper::body::Incoming;
 pub use body::{ProxyBody, full as full_body};
 pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
 
+use crate::config::ReplaySettings;
 use crate::generation::Generation;
 use crate::metrics::Metrics;
 use crate::replay::ReplayStore;
@@ -70,11 +71,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(first: Generation) -> Result<Self, crate::replay::ReplayError> {
+    /// The replay store is built here, once: a reload never replaces it.
+    pub fn new(first: Generation, replay: &ReplaySettings) -> Result<Self, crate::replay::ReplayError> {
         let metrics = Metrics::new();
         metrics.config_generation.set(i64::try_from(first.number).unwrap_or(i64::MAX));
         Ok(Self {
-            replay: ReplayStore::from_settings(&first.config.replay)?,
+            replay: ReplayStore::from_settings(replay)?,
             ids: RequestIds::new(),
             metrics,
             current: ArcSwap::from_pointee(first),

@@ -19,6 +19,8 @@ pub(super) struct Listeners {
     open: Vec<Open>,
     workers: Arc<[mpsc::UnboundedSender<Accepted>]>,
     next: Arc<AtomicUsize>,
+    /// Open connections per listener (a start-up setting).
+    max_connections: usize,
 }
 
 impl std::fmt::Debug for Listeners {
@@ -52,8 +54,12 @@ enum Slot {
 }
 
 impl Listeners {
-    pub fn new(workers: Arc<[mpsc::UnboundedSender<Accepted>]>, next: Arc<AtomicUsize>) -> Self {
-        Self { open: Vec::new(), workers, next }
+    pub fn new(
+        workers: Arc<[mpsc::UnboundedSender<Accepted>]>,
+        next: Arc<AtomicUsize>,
+        max_connections: usize,
+    ) -> Self {
+        Self { open: Vec::new(), workers, next, max_connections }
     }
 
     /// Binds the addresses `config` adds. Nothing changes yet: on error the
@@ -104,7 +110,7 @@ impl Listeners {
                     *open.name.lock().unwrap_or_else(PoisonError::into_inner) = listener.name.as_str().into();
                     open
                 }
-                Slot::New(tcp) => self.spawn(tcp, listener, config.limits.max_connections),
+                Slot::New(tcp) => self.spawn(tcp, listener, self.max_connections),
             };
             self.open.push(open);
         }

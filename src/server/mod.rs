@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{ConfigError, Loaded, Startup};
 use crate::generation::Generation;
 use crate::metrics::ReloadResult;
 use crate::proxy::{Proxy, Shared};
@@ -51,7 +51,8 @@ pub enum ReloadError {
 #[derive(Debug)]
 pub struct RunningGateway {
     shared: Arc<Shared>,
-    workers: usize,
+    /// What this process started with; a reload cannot change it.
+    startup: Startup,
     listeners: tokio::sync::Mutex<Listeners>,
     /// Listener name → bound address, including `admin`.
     addrs: Mutex<Vec<(String, SocketAddr)>>,
@@ -62,9 +63,10 @@ pub struct RunningGateway {
 }
 
 /// Binds every listener, starts the workers, then serves in the background.
-pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
-    let workers = config.workers;
-    let shared = Arc::new(Shared::new(Generation::build(1, config, workers)?)?);
+pub async fn start(loaded: Loaded) -> Result<RunningGateway, ServerError> {
+    let Loaded { startup, config } = loaded;
+    let workers = startup.workers;
+    let shared = Arc::new(Shared::new(Generation::build(1, config, workers)?, &startup.replay)?);
     let (stop, stop_rx) = watch::channel(false);
     let (drain_tx, drained) = mpsc::channel::<()>(1);
     let mut senders = Vec::new();
@@ -80,11 +82,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         senders.push(tx);
         threads.push(thread);
     }
-    let mut listeners = Listeners::new(senders.into(), Arc::new(AtomicUsize::new(0)));
+    let mut listeners = Listeners::new(senders.into(), Arc::new(AtomicUsize::new(0)), startup.max_connections);
     let generation = shared.current();
     let opened = listeners.prepare(&generation.config).await?;
     let mut addrs = listeners.commit(opened, &generation.config);
-    let admin = match generation.config.admin {
+    let admin = match startup.admin {
         Some(bind) => {
             let listener = crate::admin::bind(bind).await.map_err(|source| ServerError::Bind {
                 name: "admin".into(),
@@ -101,7 +103,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     };
     Ok(RunningGateway {
         shared,
-        workers,
+        startup,
         listeners: tokio::sync::Mutex::new(listeners),
         addrs: Mutex::new(addrs),
         admin,
@@ -133,11 +135,11 @@ impl RunningGateway {
     /// Counted in `hmacgw_config_reloads_total` either way.
     pub async fn reload_file(&self, path: &Path) -> Result<u64, ReloadError> {
         let owned = path.to_owned();
-        let loaded = tokio::task::spawn_blocking(move || Config::load(&owned))
+        let loaded = tokio::task::spawn_blocking(move || Loaded::load(&owned))
             .await
             .unwrap_or_else(|e| Err(ConfigError::Read(path.to_owned(), std::io::Error::other(e))));
         let result = match loaded {
-            Ok(config) => self.reload(config).await,
+            Ok(loaded) => self.reload(loaded).await,
             Err(e) => Err(e.into()),
         };
         self.count_reload(result.is_ok());
@@ -147,11 +149,14 @@ impl RunningGateway {
     /// Swaps in an already validated config: builds the new generation, binds
     /// any new listener, installs the generation, then closes the listeners
     /// it no longer has. Requests in flight finish on their own generation.
-    pub async fn reload(&self, config: Config) -> Result<u64, ReloadError> {
+    pub async fn reload(&self, loaded: Loaded) -> Result<u64, ReloadError> {
         let mut listeners = self.listeners.lock().await;
         let current = self.shared.current();
-        warn_restart_only(&current.config, &config);
-        let next = Generation::build(current.number + 1, config, self.workers).map_err(ServerError::from)?;
+        for setting in self.startup.changed(&loaded.startup) {
+            tracing::warn!(setting, "changed in the new configuration; takes effect on restart");
+        }
+        let next =
+            Generation::build(current.number + 1, loaded.config, self.startup.workers).map_err(ServerError::from)?;
         let opened = listeners.prepare(&next.config).await?;
         let number = next.number;
         self.shared.install(next);
@@ -185,21 +190,6 @@ impl RunningGateway {
         let _ = self.stop.send(true);
         let threads = std::mem::take(&mut self.threads);
         let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
-    }
-}
-
-/// Settings a running process cannot change: say so rather than pretend.
-fn warn_restart_only(old: &Config, new: &Config) {
-    let changed = [
-        ("workers", old.workers != new.workers),
-        ("admin", old.admin != new.admin),
-        ("replay", old.replay != new.replay),
-        ("limits.max_connections (for listeners already open)", {
-            old.limits.max_connections != new.limits.max_connections
-        }),
-    ];
-    for (setting, _) in changed.iter().filter(|(_, differs)| *differs) {
-        tracing::warn!(setting, "changed in the new configuration; takes effect on restart");
     }
 }
 

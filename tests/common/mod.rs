@@ -21,7 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use hmac_gateway::config::Config;
+use hmac_gateway::config::Loaded;
 use hmac_gateway::scheme::digest::content_digest_sha256;
 use hmac_gateway::scheme::rfc9421::{self, ALG, Component, HmacSha256, MessageView};
 use hmac_gateway::server::{self, RunningGateway};
@@ -107,7 +107,7 @@ impl Upstream {
 
 /// Starts the real gateway on a YAML config written by the test.
 pub async fn gateway(yaml: &str) -> RunningGateway {
-    let config = Config::from_yaml(yaml, "test.yaml", Path::new(".")).unwrap_or_else(|e| panic!("config: {e}"));
+    let config = Loaded::from_yaml(yaml, "test.yaml", Path::new(".")).unwrap_or_else(|e| panic!("config: {e}"));
     server::start(config).await.unwrap()
 }
 
