@@ -29,29 +29,37 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Reads a listener's certificate chain, key and optional client CA, and
-/// builds its rustls config: TLS 1.2 and 1.3, ALPN h2 and http/1.1, no
-/// 0-RTT. Used at start-up and on every reload, so both load the same way.
-pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<ServerConfig, TlsError> {
+/// PEM text and the file it came from (named in errors).
+#[derive(Debug, Clone, Copy)]
+pub struct Pem<'a> {
+    pub path: &'a Path,
+    pub bytes: &'a [u8],
+}
+
+/// Builds a listener's rustls config from its certificate chain, key and
+/// optional client CA (PEM, already read): TLS 1.2 and 1.3, ALPN h2 and
+/// http/1.1, no 0-RTT. Used at start-up and on every reload, so both load
+/// the same way.
+pub fn server_config(cert: Pem<'_>, key: Pem<'_>, client_ca: Option<Pem<'_>>) -> Result<ServerConfig, TlsError> {
     let file_err = |path: &Path, why: String| TlsError::Ca { path: path.display().to_string(), why };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| file_err(cert, e.to_string()))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_err(cert.path, e.to_string()))?;
     if certs.is_empty() {
-        return Err(file_err(cert, "no PEM certificates".into()));
+        return Err(file_err(cert.path, "no PEM certificates".into()));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, e.to_string()))?;
+    let key_der = PrivateKeyDer::from_pem_slice(key.bytes).map_err(|e| file_err(key.path, e.to_string()))?;
     let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, e.to_string()))? {
-                roots.add(c.map_err(|e| file_err(ca, e.to_string()))?)?;
+            for c in CertificateDer::pem_slice_iter(ca.bytes) {
+                roots.add(c.map_err(|e| file_err(ca.path, e.to_string()))?)?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
                 .build()
-                .map_err(|e| file_err(ca, e.to_string()))?;
+                .map_err(|e| file_err(ca.path, e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
     };

@@ -1,6 +1,8 @@
 //! Configuration: `raw` mirrors the YAML file, `validate` checks it and builds
 //! the typed [`Config`] below, which is all the proxy ever sees.
 
+pub mod defaults;
+mod inputs;
 mod policy;
 pub mod raw;
 pub mod secret;
@@ -24,12 +26,6 @@ pub use policy::{
 };
 pub use secret::{Secret, SecretSource};
 pub use startup::{Loaded, OnError, RedactedString, ReplaySettings, ReplayStoreKind, Startup};
-pub use validate::defaults;
-
-/// Default request body limit when neither `limits` nor the route sets one.
-pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
-/// Default open connections per listener.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// A validated configuration.
 #[derive(Debug)]
@@ -225,23 +221,6 @@ pub struct Timeouts {
     pub h2_keepalive_interval: Duration,
     /// ...and how long the peer has to answer before it is closed.
     pub h2_keepalive_timeout: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            header_read: Duration::from_secs(10),
-            body_read: Duration::from_secs(60),
-            body_idle: Duration::from_secs(10),
-            tls_handshake: Duration::from_secs(10),
-            upstream_connect: Duration::from_secs(2),
-            upstream_response: Duration::from_secs(15),
-            shutdown_grace: Duration::from_secs(30),
-            h2_idle: Duration::from_secs(60),
-            h2_keepalive_interval: Duration::from_secs(20),
-            h2_keepalive_timeout: Duration::from_secs(20),
-        }
-    }
 }
 
 /// Lowercase host, default port dropped: the form `@authority` is signed in.

@@ -1,8 +1,8 @@
 //! Named secrets: where they come from, how they are decoded, and a type that
 //! never prints its bytes.
 
+use super::inputs::Inputs;
 use std::fmt;
-use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
@@ -57,18 +57,21 @@ pub fn resolve(
     source: &SecretSource,
     inline: Option<&str>,
     encoding: Encoding,
-    base_dir: &Path,
+    inputs: &Inputs,
     min_bytes: usize,
 ) -> Result<Secret, String> {
     let raw = Zeroizing::new(match source {
         SecretSource::Inline => inline.unwrap_or_default().as_bytes().to_vec(),
-        SecretSource::Env(var) => std::env::var(var)
-            .map_err(|_| format!("environment variable {var} is not set (or not UTF-8)"))?
-            .into_bytes(),
+        SecretSource::Env(var) => inputs
+            .env(var)
+            .ok_or_else(|| format!("environment variable {var} is not set (or not UTF-8)"))?
+            .as_bytes()
+            .to_vec(),
         SecretSource::File(path) => {
-            let full = base_dir.join(path);
-            let mut bytes =
-                std::fs::read(&full).map_err(|e| format!("cannot read secret file {}: {e}", full.display()))?;
+            let mut bytes = inputs
+                .file(path)
+                .map_err(|e| format!("cannot read secret file {}: {e}", inputs.path(path).display()))?
+                .to_vec();
             // `echo key > file` adds a newline nobody means as key material.
             while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 bytes.pop();
@@ -115,7 +118,7 @@ mod tests {
 
     #[test]
     fn decodes_each_encoding_and_enforces_length() {
-        let dir = Path::new(".");
+        let dir = &Inputs::default();
         let long = "k".repeat(32);
         let ok = resolve(&SecretSource::Inline, Some(&long), Encoding::Utf8, dir, MIN_KEY_BYTES).expect("utf8");
         assert_eq!(ok.expose(), long.as_bytes());
@@ -137,7 +140,7 @@ mod tests {
             &SecretSource::Env("HMACGW_TEST_SURELY_UNSET".into()),
             None,
             Encoding::Utf8,
-            Path::new("."),
+            &Inputs::default(),
             MIN_KEY_BYTES,
         )
         .expect_err("unset");

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use serde_saphyr::Location;
 
 use super::RedactedString;
+use super::inputs::Inputs;
 use super::raw::{RawConfig, RawListenerTls, RawTimeouts, Spanned};
 use super::{
-    Cidr, Config, ConfigError, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, Limits, Listener, ListenerTls, Loaded,
-    Problem, ReplaySettings, ReplayStoreKind, SecretSummary, Startup, Timeouts,
+    Cidr, Config, ConfigError, Limits, Listener, ListenerTls, Loaded, Problem, ReplaySettings, ReplayStoreKind,
+    SecretSummary, Startup, Timeouts,
 };
 use crate::config::OnError;
-use std::time::Duration;
+use crate::tls::Pem;
 
 mod routes;
 mod schemes;
@@ -24,12 +25,14 @@ mod upstreams;
 
 use secrets::{Secrets, build_consumers, build_secrets, lookup_secret, prepared_mac};
 
-pub use schemes::defaults;
+use super::defaults;
 
 /// Collects problems while the conversion goes on.
 pub(super) struct Ctx<'a> {
     source: &'a str,
-    base_dir: &'a Path,
+    /// What the config's files and variables held: validation reads
+    /// nothing else.
+    inputs: &'a Inputs,
     problems: Vec<Problem>,
     warnings: Vec<String>,
     /// Files read so far, for the reload watcher.
@@ -58,7 +61,7 @@ impl Ctx<'_> {
     /// Notes that the config depends on `relative` (resolved against the
     /// config's directory) and returns the full path.
     fn depend_on(&mut self, relative: &str) -> std::path::PathBuf {
-        let full = self.base_dir.join(relative);
+        let full = self.inputs.path(relative);
         if !self.files.contains(&full) {
             self.files.push(full.clone());
         }
@@ -75,7 +78,14 @@ fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
 pub(super) fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
     let raw: RawConfig =
         serde_saphyr::from_str(text).map_err(|e| ConfigError::Invalid(vec![yaml_problem(&e, source)]))?;
-    let mut ctx = Ctx { source, base_dir, problems: Vec::new(), warnings: Vec::new(), files: Vec::new() };
+    let inputs = Inputs::read(&raw, base_dir);
+    validate(raw, &inputs, source)
+}
+
+/// The raw config and what it names outside itself → a typed config, or
+/// every problem found. Pure: no file or variable is read here.
+fn validate(raw: RawConfig, inputs: &Inputs, source: &str) -> Result<Loaded, ConfigError> {
+    let mut ctx = Ctx { source, inputs, problems: Vec::new(), warnings: Vec::new(), files: Vec::new() };
     let secrets = build_secrets(&mut ctx, &raw);
     let startup = build_startup(&mut ctx, &raw, &secrets);
     let config = build(&mut ctx, raw, &secrets);
@@ -175,8 +185,20 @@ fn build_listeners(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<Listener> {
 
 fn build_listener_tls(ctx: &mut Ctx<'_>, raw: &RawListenerTls) -> Option<ListenerTls> {
     let (cert, key) = (ctx.depend_on(&raw.cert.value), ctx.depend_on(&raw.key.value));
-    let client_ca = raw.client_ca.as_ref().map(|ca| ctx.depend_on(&ca.value));
-    match crate::tls::server_config(&cert, &key, client_ca.as_deref()) {
+    let client_ca = raw.client_ca.as_ref().map(|ca| (ctx.depend_on(&ca.value), &ca.value));
+    let inputs = ctx.inputs;
+    let pem = |path: &'_ Spanned<String>| inputs.file(&path.value).map_err(|why| (path.clone(), why));
+    let read = (pem(&raw.cert), pem(&raw.key), raw.client_ca.as_ref().map(pem).transpose());
+    let (cert_pem, key_pem, ca_pem) = match read {
+        (Ok(c), Ok(k), Ok(ca)) => (c, k, ca),
+        (Err((at, why)), ..) | (_, Err((at, why)), _) | (.., Err((at, why))) => {
+            ctx.on(&at, format!("listener TLS: cannot read {}: {why}", inputs.path(&at.value).display()));
+            return None;
+        }
+    };
+    let ca = client_ca.as_ref().zip(ca_pem).map(|((path, _), bytes)| Pem { path, bytes });
+    let built = crate::tls::server_config(Pem { path: &cert, bytes: cert_pem }, Pem { path: &key, bytes: key_pem }, ca);
+    match built {
         Ok(config) => Some(ListenerTls { cert_path: cert, mutual: client_ca.is_some(), config: Arc::new(config) }),
         Err(e) => {
             ctx.on(&raw.cert, format!("listener TLS: {e}"));
@@ -186,7 +208,7 @@ fn build_listener_tls(ctx: &mut Ctx<'_>, raw: &RawListenerTls) -> Option<Listene
 }
 
 fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> ReplaySettings {
-    let mut settings = ReplaySettings { store: ReplayStoreKind::Memory, capacity: 1_000_000 };
+    let mut settings = ReplaySettings { store: ReplayStoreKind::Memory, capacity: defaults::REPLAY_CAPACITY };
     let Some(replay) = &raw.replay else { return settings };
     if let Some(cap) = &replay.capacity {
         match usize::try_from(cap.value) {
@@ -220,7 +242,7 @@ fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> Replay
                     OnError::Reject
                 }
             };
-            let timeout = replay.timeout.as_ref().map_or(Duration::from_millis(250), |t| t.value.0);
+            let timeout = replay.timeout.as_ref().map_or(defaults::REDIS_TIMEOUT, |t| t.value.0);
             if let Some(url) = url {
                 if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")) {
                     let at = replay.url.as_ref().map_or(replay.store.referenced, |u| u.referenced);
@@ -228,7 +250,7 @@ fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> Replay
                 }
                 settings.store = ReplayStoreKind::Redis {
                     url: RedactedString::new(url),
-                    key_prefix: replay.key_prefix.clone().unwrap_or_else(|| "hmacgw:".into()),
+                    key_prefix: replay.key_prefix.clone().unwrap_or_else(|| defaults::REDIS_KEY_PREFIX.into()),
                     on_error,
                     timeout,
                 };
@@ -240,7 +262,7 @@ fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> Replay
 }
 
 fn build_workers(ctx: &mut Ctx<'_>, raw: &RawConfig) -> usize {
-    let default = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let default = defaults::workers();
     match &raw.workers {
         None => default,
         Some(n) => match usize::try_from(n.value) {
@@ -254,12 +276,7 @@ fn build_workers(ctx: &mut Ctx<'_>, raw: &RawConfig) -> usize {
 }
 
 fn build_limits(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Limits {
-    let mut limits = Limits {
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        max_header_bytes: 32 * 1024,
-        max_headers: 100,
-        max_uri_bytes: 8 * 1024,
-    };
+    let mut limits = defaults::LIMITS;
     let Some(raw) = &raw.limits else { return limits };
     if let Some(n) = raw.max_body_bytes {
         limits.max_body_bytes = n;
@@ -281,7 +298,7 @@ fn build_limits(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Limits {
 }
 
 fn build_timeouts(ctx: &mut Ctx<'_>, raw: Option<&RawTimeouts>) -> Timeouts {
-    let mut t = Timeouts::default();
+    let mut t = defaults::TIMEOUTS;
     let Some(raw) = raw else { return t };
     let fields = [
         (&raw.header_read, &mut t.header_read),
@@ -308,12 +325,14 @@ fn build_timeouts(ctx: &mut Ctx<'_>, raw: Option<&RawTimeouts>) -> Timeouts {
 }
 
 fn build_max_connections(ctx: &mut Ctx<'_>, raw: &RawConfig) -> usize {
-    let Some(n) = raw.limits.as_ref().and_then(|l| l.max_connections.as_ref()) else { return DEFAULT_MAX_CONNECTIONS };
+    let Some(n) = raw.limits.as_ref().and_then(|l| l.max_connections.as_ref()) else {
+        return defaults::MAX_CONNECTIONS;
+    };
     match usize::try_from(n.value) {
         Ok(v) if v > 0 => v,
         _ => {
             ctx.on(n, "max_connections must be a positive number");
-            DEFAULT_MAX_CONNECTIONS
+            defaults::MAX_CONNECTIONS
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::config::raw::{
     DurationSpec, RawVerify, ReplayFields, Spanned, VerifyCompat, VerifyFields, VerifyRfc9421, VerifySigV4,
     VerifyUntimedWebhook,
 };
-use crate::config::{ReplayRelease, Rfc9421Rules, Secret, VerifyPolicy, VerifyScheme, WebhookEndpoint};
+use crate::config::{ReplayRelease, Rfc9421Rules, Secret, VerifyPolicy, VerifyScheme, WebhookEndpoint, defaults};
 use crate::scheme::compat::{Algorithm, Compat, Dialect};
 use crate::scheme::rfc9421::Component;
 use crate::scheme::sigv4::{PathRules, SigV4};
@@ -19,24 +19,6 @@ use crate::scheme::webhook::{self, Provider, Webhook};
 use crate::scheme::{Window, caps};
 
 /// Every scheme's defaults, in one place.
-pub mod defaults {
-    use crate::scheme::Window;
-    use std::time::Duration;
-
-    /// RFC 9421: `created` up to 5 minutes old, 30 s ahead.
-    pub const RFC9421: Window = Window { max_age: Duration::from_secs(300), max_ahead: Duration::from_secs(30) };
-    /// AWS: 15 minutes either way (`RequestTimeTooSkewed`).
-    pub const SIGV4: Window = Window::symmetric(900);
-    /// Kong's and APISIX's `clock_skew` default.
-    pub const COMPAT: Window = Window::symmetric(300);
-    /// Stripe's, Slack's and Standard Webhooks' recommended tolerance.
-    pub const WEBHOOK: Window = Window::symmetric(300);
-    /// GitHub and Shopify sign no timestamp: how long a delivery id is kept.
-    pub const WEBHOOK_REPLAY_TTL: Duration = Duration::from_secs(3600);
-    /// Components every RFC 9421 route requires unless it lists its own.
-    pub const COMPONENTS: [&str; 4] = ["@method", "@authority", "@path", "@query"];
-}
-
 pub(super) fn verify_policy(ctx: &mut Ctx<'_>, env: &Env<'_>, v: &RawVerify) -> Option<VerifyPolicy> {
     for renamed in &v.renamed {
         ctx.at(renamed.at, renamed.message.clone());

@@ -92,7 +92,7 @@ fn build_secret(
         ctx.depend_on(path);
     }
     let inline = s.value.as_ref().map(|v| v.value.as_str());
-    match secret::resolve(&source, inline, encoding, ctx.base_dir, min_bytes) {
+    match secret::resolve(&source, inline, encoding, ctx.inputs, min_bytes) {
         Ok(secret) => {
             if source == SecretSource::Inline {
                 ctx.warnings.push(format!(

@@ -80,8 +80,8 @@ pub(super) fn parse_url(
 
 fn load_ca(ctx: &mut Ctx<'_>, path: &Spanned<String>) -> Option<CaBundle> {
     let full = ctx.depend_on(&path.value);
-    let certs: Result<Vec<CertificateDer<'static>>, _> = match CertificateDer::pem_file_iter(&full) {
-        Ok(iter) => iter.collect(),
+    let certs: Result<Vec<CertificateDer<'static>>, _> = match ctx.inputs.file(&path.value) {
+        Ok(bytes) => CertificateDer::pem_slice_iter(bytes).collect(),
         Err(e) => {
             ctx.on(path, format!("cannot read CA file {}: {e}", full.display()));
             return None;
