@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Limits, Timeouts};
 use crate::scheme::Window;
+use crate::scheme::rfc9421::Component;
 
 /// RFC 9421: `created` up to 5 minutes old, 30 s ahead.
 pub const RFC9421: Window = Window { max_age: Duration::from_secs(300), max_ahead: Duration::from_secs(30) };
@@ -17,7 +18,7 @@ pub const WEBHOOK: Window = Window::symmetric(300);
 /// GitHub and Shopify sign no timestamp: how long a delivery id is kept.
 pub const WEBHOOK_REPLAY_TTL: Duration = Duration::from_secs(3600);
 /// Components every RFC 9421 route requires unless it lists its own.
-pub const COMPONENTS: [&str; 4] = ["@method", "@authority", "@path", "@query"];
+pub const COMPONENTS: [Component; 4] = [Component::Method, Component::Authority, Component::Path, Component::Query];
 
 /// Request limits (`limits:`; `max_body_bytes` also per route).
 pub const LIMITS: Limits =

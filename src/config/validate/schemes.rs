@@ -155,7 +155,7 @@ pub(super) fn check_component_count(ctx: &mut Ctx<'_>, raw: Option<&Vec<Spanned<
 }
 
 pub(super) fn default_components() -> Vec<Component> {
-    defaults::COMPONENTS.iter().filter_map(|c| Component::parse(c).ok()).collect()
+    defaults::COMPONENTS.to_vec()
 }
 
 /// `sig1=("@method" ...);created;nonce;alg="hmac-sha256"` (RFC 9421 section 5.1).
