@@ -48,9 +48,9 @@ fn build_requests(args: &Args) -> anyhow::Result<Vec<Request<Full<Bytes>>>> {
         None => None,
     };
     let authority = args.addr.to_string();
-    let now = hmac_gateway::proxy::unix_now();
+    let now = hmac_gateway::testing::unix_now();
     // Unique across runs too: the gateway's replay protection stays on.
-    let run = hmac_gateway::proxy::fresh_nonce().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let run = hmac_gateway::testing::fresh_nonce().map_err(|e| anyhow::anyhow!("{e}"))?;
     (0..args.requests)
         .map(|i| {
             let mut headers = HeaderMap::new();

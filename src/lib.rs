@@ -29,17 +29,18 @@
 //! - [`metrics`]: the Prometheus registry (no secrets in any label).
 //! - [`cli`]: the `run`, `check`, `keygen` and `sign` commands.
 
-pub mod admin;
-pub mod body;
+mod admin;
+mod body;
 pub mod cli;
 pub mod config;
-pub mod error;
-pub mod generation;
-pub mod metrics;
-pub mod proxy;
-pub mod reload;
-pub mod replay;
+mod error;
+mod generation;
+mod metrics;
+mod proxy;
+mod reload;
+mod replay;
 pub use hmac_gateway_sig as scheme;
 pub mod server;
-pub mod tls;
-pub mod upstream;
+pub mod testing;
+mod tls;
+mod upstream;

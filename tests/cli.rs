@@ -135,7 +135,7 @@ routes:
         (first, headers)
     };
     let body = b"{\"n\":1}";
-    let now = hmac_gateway::proxy::unix_now();
+    let now = hmac_gateway::testing::unix_now();
 
     let (first, headers) = run("to-aws", "http://localhost/aws/orders?b=2&a=1");
     assert_eq!(first, "POST https://abc.execute-api.eu-west-1.amazonaws.com/prod/aws/orders?b=2&a=1");

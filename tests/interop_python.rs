@@ -48,7 +48,7 @@ async fn python_signatures_verify_here() {
         let spec = json!({
             "method": method, "url": format!("http://{addr}{target}"), "body_b64": B64.encode(body),
             "key_b64": KEY_B64, "keyid": "site-b-1", "components": components,
-            "nonce": hmac_gateway::proxy::fresh_nonce().unwrap(),
+            "nonce": hmac_gateway::testing::fresh_nonce().unwrap(),
         });
         let (ok, out) = peer("sign", &spec);
         assert!(ok, "{out}");

@@ -31,7 +31,7 @@ fn redis_yaml(upstream: &Upstream, url: &str, prefix: &str, extra: &str) -> Stri
 }
 
 fn unique_prefix(test: &str) -> String {
-    format!("hmacgw-test:{test}:{}:", hmac_gateway::proxy::fresh_nonce().unwrap())
+    format!("hmacgw-test:{test}:{}:", hmac_gateway::testing::fresh_nonce().unwrap())
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use http::StatusCode;
 
 /// A fresh directory under Cargo's per-test scratch space.
 pub fn scratch(tag: &str) -> PathBuf {
-    let nonce = hmac_gateway::proxy::fresh_nonce().unwrap().replace(['-', '_'], "x");
+    let nonce = hmac_gateway::testing::fresh_nonce().unwrap().replace(['-', '_'], "x");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("reload-{tag}-{nonce}"));
     std::fs::create_dir_all(&dir).unwrap();
     dir

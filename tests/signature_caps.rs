@@ -156,8 +156,8 @@ async fn rfc9421_headers_filling_one_mebibyte_are_refused_at_the_caps() {
 
 /// Signs `req` as `sig1` over `components` (the library's own signer).
 fn sign_over(req: &mut Req, components: &[Component]) {
-    let now = hmac_gateway::proxy::unix_now();
-    let nonce = hmac_gateway::proxy::fresh_nonce().unwrap();
+    let now = hmac_gateway::testing::unix_now();
+    let nonce = hmac_gateway::testing::fresh_nonce().unwrap();
     let params = rfc9421::build_params(components, now, Some(&nonce), "site-b-1", Some(ALG)).unwrap();
     let view = MessageView {
         method: req.method.as_str(),
@@ -209,7 +209,7 @@ async fn rfc9421_signatures_at_the_caps_still_verify() {
 }
 
 fn sigv4_authorization(signed_headers: &str) -> Vec<(&'static str, String)> {
-    let date = hmac_gateway::scheme::sigv4::amz_date(hmac_gateway::proxy::unix_now());
+    let date = hmac_gateway::scheme::sigv4::amz_date(hmac_gateway::testing::unix_now());
     let auth = format!(
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{}/eu-west-1/execute-api/aws4_request, \
          SignedHeaders={signed_headers}, Signature={}",
@@ -264,7 +264,7 @@ async fn kong_header_list_and_parameters_are_capped() {
 #[tokio::test]
 async fn webhook_signature_lists_are_capped() {
     let (upstream, _gw, addr) = setup().await;
-    let now = hmac_gateway::proxy::unix_now();
+    let now = hmac_gateway::testing::unix_now();
     let stripe = fill(&format!("t={now}"), FILL, |_| format!(",v1={}", "0".repeat(64)));
     let req = with_headers(Req::post(addr, "/stripe", b"{}"), &[("stripe-signature", stripe)]);
     refused(addr, &upstream, &req, "Stripe-Signature has more than 64 v1 signatures").await;

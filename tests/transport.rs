@@ -101,7 +101,7 @@ async fn tls_upstream() -> TlsUpstream {
 }
 
 fn rand_suffix() -> String {
-    hmac_gateway::proxy::fresh_nonce().unwrap().replace(['-', '_'], "x")
+    hmac_gateway::testing::fresh_nonce().unwrap().replace(['-', '_'], "x")
 }
 
 fn sign_route_yaml(url: &str, ca: Option<&std::path::Path>) -> String {

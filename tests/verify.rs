@@ -99,7 +99,7 @@ async fn tampering_with_any_covered_part_is_rejected_before_the_upstream() {
 #[tokio::test]
 async fn created_outside_the_window_is_rejected() {
     let (upstream, _gw, addr) = setup().await;
-    let now = hmac_gateway::proxy::unix_now();
+    let now = hmac_gateway::testing::unix_now();
     for (created, what) in [(now - 301, "stale"), (now + 120, "future")] {
         let mut req = Req::get(addr, "/_functions/x");
         sign(&mut req, &SignOpts { created, ..SignOpts::default() });

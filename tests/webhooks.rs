@@ -82,12 +82,12 @@ fn peer_sign(provider: &str, secret: &str, body: &[u8], now: i64) -> HeaderMap {
         let (ok, sig) = peer("node", JS_PEER, &json!({"mode": "sign", "secret": secret, "body_b64": B64.encode(body)}));
         assert!(ok, "{sig}");
         headers.insert("x-hub-signature-256", sig.parse().unwrap());
-        headers.insert("x-github-delivery", hmac_gateway::proxy::fresh_nonce().unwrap().parse().unwrap());
+        headers.insert("x-github-delivery", hmac_gateway::testing::fresh_nonce().unwrap().parse().unwrap());
         return headers;
     }
     let spec = json!({
         "mode": "sign", "provider": provider, "secret": secret, "body_b64": B64.encode(body),
-        "timestamp": now, "id": format!("msg_{}", hmac_gateway::proxy::fresh_nonce().unwrap()),
+        "timestamp": now, "id": format!("msg_{}", hmac_gateway::testing::fresh_nonce().unwrap()),
     });
     let (ok, out) = peer("python3", PY_PEER, &spec);
     assert!(ok, "{out}");
@@ -134,7 +134,7 @@ async fn deliveries_signed_by_each_providers_library_are_accepted_once() {
     let addr = gw.addr("hooks").unwrap();
     for (provider, secret) in LIBRARY_PROVIDERS {
         let body = format!(r#"{{"event": "ping", "provider": "{provider}", "n": [1, 2.50, "é"]}}"#).into_bytes();
-        let headers = peer_sign(provider, secret, &body, hmac_gateway::proxy::unix_now());
+        let headers = peer_sign(provider, secret, &body, hmac_gateway::testing::unix_now());
         let delivery = post(addr, &format!("/{provider}/events"), &body, headers.clone());
         let got = send(addr, &delivery).await;
         assert_eq!(got.status, StatusCode::OK, "{provider}: {:?}", got.body);
@@ -203,7 +203,7 @@ async fn shopify_and_timestamp_windows() {
     assert_eq!(upstream.count(), relayed + 2);
     // A Stripe delivery signed 301 s ago is outside the default tolerance.
     if peers_available() {
-        let stale = peer_sign("stripe", STRIPE_NEW, b"{}", hmac_gateway::proxy::unix_now() - 301);
+        let stale = peer_sign("stripe", STRIPE_NEW, b"{}", hmac_gateway::testing::unix_now() - 301);
         let got = send(addr, &post(addr, "/stripe/x", b"{}", stale)).await;
         assert_eq!((got.status, got.error_code().as_str()), (StatusCode::UNAUTHORIZED, "signature_expired"));
     }
@@ -225,7 +225,7 @@ async fn a_stripe_route_honours_its_max_age() {
     let gw = gateway(&yaml).await;
     let addr = gw.addr("hooks").unwrap();
     let delivery = |age: i64| {
-        let t = hmac_gateway::proxy::unix_now() - age;
+        let t = hmac_gateway::testing::unix_now() - age;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(STRIPE_NEW.as_bytes()).unwrap();
         mac.update(format!("{t}.{{}}").as_bytes());
         let mut headers = HeaderMap::new();

@@ -2,7 +2,7 @@
 //! free of the constructs an upstream could normalise.
 #![no_main]
 
-use hmac_gateway::proxy::path::check_strict;
+use hmac_gateway::testing::check_strict;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

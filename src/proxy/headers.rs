@@ -20,7 +20,6 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-pub use crate::scheme::rfc9421::{CONTENT_DIGEST, SIGNATURE, SIGNATURE_INPUT};
 
 /// Identity headers only the gateway may set.
 const IDENTITY: [&str; 2] = ["x-consumer-id", "x-credential-identifier"];

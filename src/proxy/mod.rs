@@ -50,8 +50,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
-pub use body::{ProxyBody, full as full_body};
-pub use sign::{Outbound, SignedTarget, fresh_nonce, sign_request};
+pub use body::ProxyBody;
+pub use sign::{Outbound, fresh_nonce, sign_request};
 
 use crate::config::ReplaySettings;
 use crate::generation::Generation;

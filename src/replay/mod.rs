@@ -6,7 +6,6 @@ mod redis_store;
 
 use std::time::Duration;
 
-pub use crate::config::OnError;
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
 use sha2::{Digest as _, Sha256};

@@ -206,8 +206,8 @@ impl Default for SignOpts {
         Self {
             keyid: "site-b-1".into(),
             key_b64: KEY_B64,
-            created: hmac_gateway::proxy::unix_now(),
-            nonce: Some(hmac_gateway::proxy::fresh_nonce().unwrap()),
+            created: hmac_gateway::testing::unix_now(),
+            nonce: Some(hmac_gateway::testing::fresh_nonce().unwrap()),
             components: vec!["@method", "@authority", "@path", "@query"],
         }
     }

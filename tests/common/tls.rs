@@ -10,7 +10,7 @@ use super::verify_yaml;
 
 pub fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir()
-        .join(format!("hmacgw-{tag}-{}", hmac_gateway::proxy::fresh_nonce().unwrap().replace(['-', '_'], "x")));
+        .join(format!("hmacgw-{tag}-{}", hmac_gateway::testing::fresh_nonce().unwrap().replace(['-', '_'], "x")));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
