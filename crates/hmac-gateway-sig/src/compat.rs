@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::caps::{self, MAX_COMPONENTS, MAX_PARAMS};
 use super::{AuthError, MessageView, ReplayId, Scheme, Secret, Window, keyed, macs_equal};
 
+/// Which gateway's `hmac-auth` format a route accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// `Authorization` or `Proxy-Authorization: hmac username="…", algorithm="…", headers="…", signature="…"`.
@@ -23,15 +24,22 @@ pub enum Dialect {
     Apisix,
 }
 
+/// An `algorithm` parameter value: the HMAC hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
+    /// `hmac-sha1`: refused unless the route enables it.
     Sha1,
+    /// `hmac-sha256`.
     Sha256,
+    /// `hmac-sha384`.
     Sha384,
+    /// `hmac-sha512`.
     Sha512,
 }
 
 impl Algorithm {
+    /// Parses an `algorithm` value such as `hmac-sha256` (exact, lowercase);
+    /// `None` for any other name.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "hmac-sha1" => Some(Self::Sha1),
@@ -63,14 +71,18 @@ impl Algorithm {
 /// A verify route's rules for one dialect.
 #[derive(Debug, Clone)]
 pub struct Compat {
+    /// The header format the route accepts.
     pub dialect: Dialect,
     /// How old, or how far ahead, each signed `Date`/`X-Date` may be.
     pub window: Window,
+    /// Algorithms accepted; any other is refused as malformed.
     pub algorithms: Vec<Algorithm>,
     /// Headers the signature must cover beyond the target and the date.
     pub enforce_headers: Vec<String>,
 }
 
+/// A parsed Kong or APISIX credential header, with the signing string
+/// rebuilt and the signed date checked against the window.
 #[derive(Debug)]
 pub struct Credentials {
     keyid: String,

@@ -115,7 +115,10 @@ pub trait Scheme {
 /// `ttl_secs` seconds (as long as the signature could still pass its window).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayId {
+    /// The value to claim once: a nonce, a delivery id or a MAC, prefixed
+    /// with the scheme's name except for RFC 9421 nonces.
     pub id: String,
+    /// Seconds to keep the claim.
     pub ttl_secs: u64,
 }
 
@@ -123,7 +126,9 @@ pub struct ReplayId {
 /// (several while a key rotates).
 #[derive(Debug)]
 pub struct Found<'k, O, K> {
+    /// The caller (or route) the keys belong to.
     pub owner: &'k O,
+    /// Every current key; each is checked.
     pub keys: &'k [K],
     /// Whether this owner may use the route (decided by the caller after the
     /// MAC verified, so an attacker learns nothing from a 403 without one).
@@ -133,8 +138,13 @@ pub struct Found<'k, O, K> {
 /// A request whose MAC verified.
 #[derive(Debug)]
 pub struct Verified<'k, O, C> {
+    /// The owner of the key that verified.
     pub owner: &'k O,
+    /// Copied from [`Found::allowed`]: the caller must refuse the request
+    /// when `false`.
     pub allowed: bool,
+    /// The parsed credentials, for [`Scheme::check_body`] and
+    /// [`Scheme::replay_id`].
     pub credentials: C,
 }
 

@@ -56,28 +56,41 @@ const LENIENT_B64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// A bare item (RFC 8941 section 3.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bare<'a> {
+    /// At most 15 digits.
     Integer(i64),
     /// Thousandths: `1.5` is `Decimal(1500)`.
     Decimal(i64),
+    /// Unescaped; borrowed when the input had no escapes.
     String(Cow<'a, str>),
+    /// A token, such as `sha-256` or `*foo`.
     Token(&'a str),
+    /// A byte sequence (`:base64:`), decoded.
     Bytes(Vec<u8>),
+    /// `?1` or `?0`; a parameter or member with no value is `Boolean(true)`.
     Boolean(bool),
 }
 
+/// Parameters in order; a repeated key replaces the earlier value in place.
 pub type Params<'a> = Vec<(&'a str, Bare<'a>)>;
 
+/// A bare item with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item<'a> {
+    /// The value.
     pub bare: Bare<'a>,
+    /// Its parameters.
     pub params: Params<'a>,
 }
 
+/// A dictionary member's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Member<'a> {
+    /// A single item.
     Item(Item<'a>),
+    /// An inner list `( … )`: its items, then the list's own parameters.
     InnerList(Vec<Item<'a>>, Params<'a>),
 }
 
@@ -85,13 +98,25 @@ pub enum Member<'a> {
 /// in place, as RFC 8941 section 4.2.2 says.
 pub type Dictionary<'a> = Vec<(&'a str, Member<'a>)>;
 
+/// Why a field is not a dictionary this parser accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SfError {
+    /// Not RFC 8941 dictionary syntax.
     #[error("invalid structured field at byte {at}: {what}")]
-    Syntax { at: usize, what: &'static str },
+    Syntax {
+        /// Byte offset in the input where parsing stopped.
+        at: usize,
+        /// What was expected or wrong there.
+        what: &'static str,
+    },
     /// Over one of the caps; parsing stopped there.
     #[error("more than {max} {what}")]
-    TooMany { what: Counted, max: usize },
+    TooMany {
+        /// Which count went over.
+        what: Counted,
+        /// Its cap.
+        max: usize,
+    },
 }
 
 /// What a cap counts.
@@ -106,6 +131,7 @@ pub enum Counted {
 }
 
 impl Counted {
+    /// The cap on this count.
     pub fn max(self) -> usize {
         match self {
             Self::Members => caps::MAX_SIGNATURES,
@@ -133,6 +159,8 @@ struct Parser<'a> {
     param_index: HashMap<&'a str, usize>,
 }
 
+/// Parses a dictionary field value (the field lines joined with `,`),
+/// borrowing from `input`. Stops at the first cap exceeded.
 pub fn parse_dictionary(input: &[u8]) -> Result<Dictionary<'_>, SfError> {
     let mut p = Parser { input, pos: 0, param_index: HashMap::new() };
     p.skip_sp();

@@ -7,6 +7,7 @@ use http::HeaderMap;
 /// scheme reads a request through this one view.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageView<'a> {
+    /// The request method, such as `GET`.
     pub method: &'a str,
     /// `http` or `https`.
     pub scheme: &'a str,
@@ -16,5 +17,6 @@ pub struct MessageView<'a> {
     pub path: &'a str,
     /// The raw query without `?`, when the target had one.
     pub query: Option<&'a str>,
+    /// The request's headers as received.
     pub headers: &'a HeaderMap,
 }

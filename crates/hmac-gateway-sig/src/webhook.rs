@@ -14,16 +14,24 @@ use sha2::{Digest as _, Sha256};
 use super::caps::{self, MAX_SIGNATURES};
 use super::{AuthError, MessageView, ReplayId, Scheme, Secret, Window, keyed, macs_equal};
 
+/// A webhook sender whose signature format is supported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
+    /// `X-Hub-Signature-256: sha256=<hex>` over the body.
     Github,
+    /// `Stripe-Signature: t=<ts>,v1=<hex>…` over `<ts>.<body>`.
     Stripe,
+    /// `X-Slack-Signature: v0=<hex>` over `v0:<ts>:<body>`, with
+    /// `X-Slack-Request-Timestamp`.
     Slack,
+    /// `webhook-signature: v1,<base64> …` over `<id>.<ts>.<body>`.
     StandardWebhooks,
+    /// `X-Shopify-Hmac-Sha256: <base64>` over the body.
     Shopify,
 }
 
 impl Provider {
+    /// Every provider.
     pub const ALL: [Self; 5] = [Self::Github, Self::Stripe, Self::Slack, Self::StandardWebhooks, Self::Shopify];
 
     /// The `scheme:` name in the config.
@@ -37,6 +45,7 @@ impl Provider {
         }
     }
 
+    /// The provider whose [`Provider::name`] is `name`.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.name() == name)
     }
@@ -61,6 +70,7 @@ impl Provider {
 /// A webhook route's verifier.
 #[derive(Debug, Clone, Copy)]
 pub struct Webhook {
+    /// Whose signature format to verify.
     pub provider: Provider,
     /// How old, or how far ahead, the signed timestamp may be (Stripe,
     /// Slack, Standard Webhooks).

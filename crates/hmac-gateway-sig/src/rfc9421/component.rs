@@ -11,13 +11,21 @@ use crate::MessageView;
 /// signature malformed rather than silently verifying something else.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Component {
+    /// `@method`.
     Method,
+    /// `@target-uri`: scheme, authority, path and query.
     TargetUri,
+    /// `@authority`.
     Authority,
+    /// `@scheme`.
     Scheme,
+    /// `@request-target`: path and query.
     RequestTarget,
+    /// `@path`; an empty path is `/`.
     Path,
+    /// `@query`, with its leading `?` (a lone `?` when there is no query).
     Query,
+    /// A header field, all its lines joined with `, `.
     Field(HeaderName),
 }
 
@@ -48,10 +56,12 @@ impl Component {
         Ok(component)
     }
 
+    /// The `content-digest` field (RFC 9530), which binds the body.
     pub fn content_digest() -> Self {
         Self::Field(HeaderName::from_static("content-digest"))
     }
 
+    /// The identifier as it appears in `Signature-Input`, such as `@method`.
     pub fn name(&self) -> &str {
         match self {
             Self::Method => "@method",

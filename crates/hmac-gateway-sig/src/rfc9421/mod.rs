@@ -93,7 +93,9 @@ pub fn sign(
 /// the signature's label and the components it covers.
 #[derive(Debug, Clone, Copy)]
 pub struct Signer<'a> {
+    /// The `keyid` parameter.
     pub keyid: &'a str,
+    /// The MAC key, from [`key`].
     pub key: &'a HmacSha256,
     /// The dictionary key in both headers (`sig1` by convention).
     pub label: &'a str,
@@ -104,12 +106,15 @@ pub struct Signer<'a> {
 /// Where a request goes, as the signature covers it.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
+    /// The request method, such as `POST`.
     pub method: &'a str,
     /// `http` or `https`.
     pub scheme: &'a str,
     /// The Host the request is sent with.
     pub authority: &'a str,
+    /// The path as sent (percent-encoded); empty means `/`.
     pub path: &'a str,
+    /// The query without `?`, when there is one.
     pub query: Option<&'a str>,
 }
 

@@ -15,18 +15,26 @@ pub const MAX_NONCE_LEN: usize = 256;
 /// Borrows from the request's header bytes where it can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureParams<'a> {
+    /// Covered components, in signed order, each once.
     pub components: Vec<Component>,
+    /// `created`: Unix seconds.
     pub created: Option<i64>,
+    /// `expires`: Unix seconds.
     pub expires: Option<i64>,
+    /// `nonce`: 1 to [`MAX_NONCE_LEN`] bytes.
     pub nonce: Option<Cow<'a, str>>,
+    /// `alg`, when the signer sent one.
     pub alg: Option<Cow<'a, str>>,
+    /// `keyid`.
     pub keyid: Option<Cow<'a, str>>,
+    /// `tag`: read but not checked.
     pub tag: Option<Cow<'a, str>>,
     /// Canonical serialisation of the inner list: the `@signature-params` line.
     pub serialized: String,
 }
 
 impl SignatureParams<'_> {
+    /// Whether the signature covers `component`.
     pub fn covers(&self, component: &Component) -> bool {
         self.components.contains(component)
     }
@@ -38,7 +46,10 @@ impl SignatureParams<'_> {
 /// for another hop) must not spoil the one meant for us.
 #[derive(Debug, Clone)]
 pub struct Candidate<'a> {
+    /// The dictionary key shared by both headers, such as `sig1`.
     pub label: &'a str,
+    /// The `keyid` parameter when it is a string, read ahead so the verifier
+    /// can choose a candidate before parsing it.
     pub keyid: Option<Cow<'a, str>>,
     input: Member<'a>,
     signature: Option<Member<'a>>,

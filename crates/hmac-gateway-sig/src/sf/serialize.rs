@@ -33,6 +33,8 @@ pub(super) fn serialize_params(params: &[(&str, Bare<'_>)], out: &mut String) {
     }
 }
 
+/// Appends the canonical serialisation of `bare` to `out`. The value is
+/// written as it is, not validated.
 pub fn serialize_bare(bare: &Bare<'_>, out: &mut String) {
     match bare {
         Bare::Integer(i) => {

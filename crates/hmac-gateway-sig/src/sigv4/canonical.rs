@@ -10,11 +10,16 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_e
 /// and encodes it a second time; S3 takes it as it is, encoded once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PathRules {
+    /// Remove `.`, `..` and empty segments first.
     pub normalize: bool,
+    /// Percent-encode the path as received (a second time), rather than
+    /// decoding it and encoding it once.
     pub double_encode: bool,
 }
 
 impl PathRules {
+    /// The rules of the AWS service named `service`: both off for `s3`, both
+    /// on for every other.
     pub fn for_service(service: &str) -> Self {
         let s3 = service == "s3";
         Self { normalize: !s3, double_encode: !s3 }
@@ -69,6 +74,7 @@ fn header_value(parts: &MessageView<'_>, name: &str) -> Option<String> {
     Some(out)
 }
 
+/// The canonical URI of `path` (empty means `/`) under `rules`.
 pub fn canonical_uri(path: &str, rules: PathRules) -> String {
     let path = if path.is_empty() { "/" } else { path };
     let path = if rules.normalize { normalize(path) } else { path.to_owned() };

@@ -13,6 +13,7 @@ pub use parse::{amz_date, parse_amz_date};
 
 use super::{AuthError, MessageView, ReplayId, Scheme, Secret, Window, keyed, macs_equal};
 
+/// The algorithm name in `Authorization` and `X-Amz-Algorithm`.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const UNSIGNED: &str = "UNSIGNED-PAYLOAD";
 /// Longest validity AWS allows a presigned URL (7 days).
@@ -21,7 +22,9 @@ pub const MAX_EXPIRES: u64 = 604_800;
 /// A verify route's SigV4 rules.
 #[derive(Debug, Clone)]
 pub struct SigV4 {
+    /// The signing service the credential scope must name, such as `s3`.
     pub service: String,
+    /// The region the credential scope must name, such as `us-east-1`.
     pub region: String,
     /// How old, or how far ahead, `X-Amz-Date` may be (AWS: 15 minutes
     /// either way). A presigned URL is valid until `X-Amz-Expires` instead.
@@ -32,12 +35,14 @@ pub struct SigV4 {
     /// Accept `x-amz-content-sha256: UNSIGNED-PAYLOAD` (the body is then not
     /// covered by the signature).
     pub allow_unsigned_payload: bool,
+    /// How the path is canonicalised (see [`PathRules::for_service`]).
     pub path: PathRules,
 }
 
 /// A parsed, structurally valid SigV4 request.
 #[derive(Debug)]
 pub struct Credentials {
+    /// The access key id from the credential scope: the key id.
     pub access_key: String,
     /// `YYYYMMDD`, the first scope element.
     date: String,
@@ -200,9 +205,14 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 /// An outbound signer: access key id, secret, region and service.
 #[derive(Debug, Clone, Copy)]
 pub struct Signer<'a> {
+    /// The access key id, sent in the credential scope.
     pub access_key: &'a str,
+    /// The secret access key.
     pub secret: &'a [u8],
+    /// The region of the credential scope.
     pub region: &'a str,
+    /// The service of the credential scope; `s3` also adds
+    /// `X-Amz-Content-Sha256` and the S3 path rules.
     pub service: &'a str,
 }
 
