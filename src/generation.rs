@@ -4,6 +4,7 @@
 //! holds the generation it started with until it ends, so a swap never
 //! changes the rules under a request in flight.
 
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio_rustls::TlsAcceptor;
@@ -23,7 +24,7 @@ pub struct Generation {
     /// One builder per protocol: the gateway picks the protocol itself (ALPN,
     /// or a bounded sniff of the first bytes) so that a silent or trickling
     /// client cannot sit in hyper's version detection, which has no timeout.
-    pub http1: auto::Builder<TokioExecutor>,
+    pub http1: http1::Builder,
     pub http2: auto::Builder<TokioExecutor>,
 }
 
@@ -39,8 +40,8 @@ impl Generation {
         let upstreams = (0..workers).map(|_| UpstreamClients::new(&config)).collect::<Result<_, _>>()?;
         let tls =
             config.listeners.iter().map(|l| l.tls.as_ref().map(|t| TlsAcceptor::from(t.config.clone()))).collect();
-        let builder = http_builder(&config);
-        Ok(Self { number, upstreams, tls, http1: builder.clone().http1_only(), http2: builder.http2_only(), config })
+        let (http1, http2) = (http1_builder(&config), http2_builder(&config).http2_only());
+        Ok(Self { number, upstreams, tls, http1, http2, config })
     }
 
     /// The listener called `name` and its index, if this generation has it.
@@ -61,17 +62,27 @@ impl Generation {
 
 /// hyper's own caps sit above the configured limits, which the proxy checks
 /// itself so that a client gets the JSON error; hyper's are the backstop.
-fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
-    let (limits, timeouts) = (&config.limits, &config.timeouts);
-    let head_bytes = 2 * limits.max_header_bytes + limits.max_uri_bytes;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+fn head_bytes(config: &Config) -> usize {
+    2 * config.limits.max_header_bytes + config.limits.max_uri_bytes
+}
+
+/// HTTP/1 is served by hyper's own HTTP/1 connection: the gateway has
+/// already told the protocol, so the auto builder's wrapper would only cost.
+fn http1_builder(config: &Config) -> http1::Builder {
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(timeouts.header_read)
+        .header_read_timeout(config.timeouts.header_read)
         .keep_alive(true)
-        .max_buf_size(head_bytes.max(8192))
-        .max_headers(2 * limits.max_headers);
+        .max_buf_size(head_bytes(config).max(8192))
+        .max_headers(2 * config.limits.max_headers);
+    builder
+}
+
+fn http2_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let timeouts = &config.timeouts;
+    let head_bytes = head_bytes(config);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http2()
         .timer(TokioTimer::new())

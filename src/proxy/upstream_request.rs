@@ -64,6 +64,11 @@ fn this_hop(
     let Upstream::Http(up) = &route.upstream else { return Ok((Uri::from(target), None)) };
     if !route.preserve_host {
         parts.headers.insert(header::HOST, up.host_header.clone());
+    } else if !parts.headers.contains_key(header::HOST) {
+        // An HTTP/2 client names its authority in the URI; HTTP/1.1 needs Host.
+        let host = HeaderValue::from_str(routed.authority.as_str())
+            .map_err(|_| Rejection::Internal("the client's authority is not a header value"))?;
+        parts.headers.insert(header::HOST, host);
     }
     let client_upgrade = routed.websocket.then(|| parts.extensions.remove::<OnUpgrade>()).flatten();
     if client_upgrade.is_some() {
@@ -71,8 +76,12 @@ fn this_hop(
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
+    if !up.https {
+        // The worker's HTTP/1.1 pool sends the origin form as it is.
+        return Ok((Uri::from(target), client_upgrade));
+    }
     let uri = Uri::builder()
-        .scheme(if up.https { "https" } else { "http" })
+        .scheme("https")
         .authority(up.authority.clone())
         .path_and_query(target)
         .build()

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -111,7 +112,7 @@ impl Handler {
 
 /// One connection on its way to hyper, once the gateway knows its protocol.
 struct Http<'a> {
-    h1: &'a auto::Builder<TokioExecutor>,
+    h1: &'a http1::Builder,
     h2: &'a auto::Builder<TokioExecutor>,
     handler: Handler,
     closing: watch::Receiver<bool>,
@@ -147,7 +148,7 @@ impl Http<'_> {
     async fn serve_h1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(mut self, stream: S) {
         let handler = self.handler.clone();
         let service = service_fn(move |request| handler.clone().call(request));
-        let connection = self.h1.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = self.h1.serve_connection(TokioIo::new(stream), service).with_upgrades();
         tokio::pin!(connection);
         let result = tokio::select! {
             result = connection.as_mut() => result,
@@ -157,7 +158,7 @@ impl Http<'_> {
                 connection.await
             }
         };
-        self.log_end(result);
+        self.log_end(result.map_err(Into::into));
     }
 
     /// HTTP/2 under the connection watchdog (see `h2conn`).

@@ -1,7 +1,12 @@
 //! Pooled HTTP/HTTPS clients to upstreams, one per configured upstream so
-//! each keeps its own pool, CA bundle and connect timeout.
+//! each keeps its own pool, CA bundle and connect timeout. Plain-HTTP
+//! upstreams use the worker's own HTTP/1.1 pool (`pool.rs`); HTTPS ones
+//! hyper-util's client, which negotiates HTTP/2 by ALPN.
+
+mod pool;
 
 use std::error::Error as StdError;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,9 +24,16 @@ use crate::tls;
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// How one upstream is reached from one worker.
+#[derive(Debug)]
+enum UpstreamClient {
+    Http(pool::H1Pool),
+    Https(HttpsClient),
+}
+
 #[derive(Debug)]
 pub struct UpstreamClients {
-    clients: Vec<HttpsClient>,
+    clients: Vec<UpstreamClient>,
 }
 
 impl UpstreamClients {
@@ -35,13 +47,51 @@ impl UpstreamClients {
     pub async fn send(
         &self,
         upstream: &HttpUpstream,
-        mut request: Request<Full<Bytes>>,
+        request: Request<Full<Bytes>>,
         response_timeout: Duration,
     ) -> Result<Response<Incoming>, ForwardError> {
         let client = self
             .clients
             .get(upstream.id)
             .ok_or(ForwardError::unsent(Rejection::Internal("no client for this upstream")))?;
+        match client {
+            UpstreamClient::Http(pool) => send_pooled(pool, upstream, request, response_timeout).await,
+            UpstreamClient::Https(client) => send_https(client, upstream, request, response_timeout).await,
+        }
+    }
+}
+
+/// A plain-HTTP exchange on the worker's pool.
+async fn send_pooled(
+    pool: &pool::H1Pool,
+    upstream: &HttpUpstream,
+    request: Request<Full<Bytes>>,
+    response_timeout: Duration,
+) -> Result<Response<Incoming>, ForwardError> {
+    let written = AtomicBool::new(false);
+    match tokio::time::timeout(response_timeout, pool.send(request, &written)).await {
+        Ok(Ok(response)) => Ok(response),
+        // Still connecting when the time ran out: nothing was sent.
+        Err(_) => Err(ForwardError {
+            rejection: Rejection::UpstreamTimeout,
+            may_have_arrived: written.load(Ordering::Relaxed),
+        }),
+        Ok(Err(pool::PoolError::Connect(e))) => Err(ForwardError::unsent(classify_io(&upstream.name, &e))),
+        Ok(Err(pool::PoolError::Exchange(e))) => {
+            tracing::warn!(upstream = %upstream.name, error = %ErrorChain(&e), "upstream request failed");
+            Err(ForwardError { rejection: Rejection::UpstreamUnavailable, may_have_arrived: true })
+        }
+    }
+}
+
+/// An HTTPS exchange through hyper-util's client.
+async fn send_https(
+    client: &HttpsClient,
+    upstream: &HttpUpstream,
+    mut request: Request<Full<Bytes>>,
+    response_timeout: Duration,
+) -> Result<Response<Incoming>, ForwardError> {
+    {
         // Set once a connection (TLS handshake done) is handed the request.
         let connection = capture_connection(&mut request);
         match tokio::time::timeout(response_timeout, client.request(request)).await {
@@ -59,6 +109,17 @@ impl UpstreamClients {
                 Err(ForwardError { rejection: classify(&upstream.name, &e), may_have_arrived: !e.is_connect() })
             }
         }
+    }
+}
+
+/// A connect failure: a timeout is 504, anything else (refused, no route) 502.
+fn classify_io(name: &str, e: &std::io::Error) -> Rejection {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        tracing::warn!(upstream = name, "upstream connect timed out");
+        Rejection::UpstreamTimeout
+    } else {
+        tracing::warn!(upstream = name, error = %e, "upstream connect failed");
+        Rejection::UpstreamUnavailable
     }
 }
 
@@ -84,7 +145,11 @@ impl From<ForwardError> for Rejection {
     }
 }
 
-fn build_client(up: &HttpUpstream, timeouts: &Timeouts) -> Result<HttpsClient, tls::TlsError> {
+fn build_client(up: &HttpUpstream, timeouts: &Timeouts) -> Result<UpstreamClient, tls::TlsError> {
+    if !up.https {
+        let port = up.authority.port_u16().unwrap_or(80);
+        return Ok(UpstreamClient::Http(pool::H1Pool::new(up.authority.host(), port, timeouts.upstream_connect)));
+    }
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -96,10 +161,12 @@ fn build_client(up: &HttpUpstream, timeouts: &Timeouts) -> Result<HttpsClient, t
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_timer(hyper_util::rt::TokioTimer::new())
-        .build(connector))
+    Ok(UpstreamClient::Https(
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector),
+    ))
 }
 
 /// Connect timeouts → 504; TLS failures → 502 `upstream_tls_error`;
