@@ -2,13 +2,14 @@
 """Idle keep-alive memory of a proxy, for scripts/bench/run.sh.
 
 Opens N connections to 127.0.0.1:PORT, sends one GET (with the given headers) on each and reads the
-response, keeps them all open, and reports the proxy's RSS (VmRSS summed over --pids) before, while
-the connections are held, and after they close. Prints one JSON object.
+response, keeps them all open, and reports the proxy's RSS (VmRSS summed over --pids) and open file
+descriptors before, while the connections are held, and after they close. Prints one JSON object.
 
 Bounded: each socket operation times out after 5 s and the whole run after --max-seconds.
 """
 import argparse
 import json
+import os
 import resource
 import socket
 import sys
@@ -23,6 +24,10 @@ def rss_kb(pids):
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
     return total
+
+
+def open_fds(pids):
+    return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in pids)
 
 
 def read_response(sock):
@@ -85,6 +90,7 @@ def main():
     )
 
     before = settle(args.pids)
+    fds_before = open_fds(args.pids)
     deadline = time.monotonic() + args.max_seconds
     socks, ok, errors, first_error = [], 0, 0, None
     started = time.monotonic()
@@ -104,6 +110,7 @@ def main():
             first_error = first_error or repr(e)
     open_seconds = time.monotonic() - started
     held = settle(args.pids)
+    fds_held = open_fds(args.pids)
     # Connections a proxy closed while we held them (an idle timeout) would not count: check they are alive.
     alive = 0
     for s in socks:
@@ -118,6 +125,7 @@ def main():
         s.close()
     time.sleep(1.0)  # let the proxy notice the closes
     after = settle(args.pids, 5.0)
+    fds_after = open_fds(args.pids)  # back to fds_before: the connections are gone, what RSS keeps is the allocator's
     n = max(ok, 1)
     json.dump(
         {
@@ -131,6 +139,7 @@ def main():
             "rss_held_kb": held,
             "rss_after_close_kb": after,
             "kb_per_conn": round((held - before) / n, 2),
+            "fds": [fds_before, fds_held, fds_after],
         },
         sys.stdout,
     )

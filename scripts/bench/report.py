@@ -127,8 +127,10 @@ def main():
         out.append(
             f"| after they close | RSS before they opened → after they closed "
             f"| {cell(kept, 'nginx', mb)} | {cell(kept, 'haproxy', mb)} | {cell(kept, 'gateway', mb)} "
-            f"| {ratio(kept['gateway'][1], kept['gateway'][0]) if 'gateway' in kept else ''} | |"
+            f"| | |"
         )
+        fds = ", ".join(f"{t} {'/'.join(map(str, j['fds']))}" for t, j in idle.items() if "fds" in j)
+        idle_note = f"Idle row, open fds before / held / after close: {fds}."
         for t, j in idle.items():
             if j["ok"] != j["conns"] or j["alive"] != j["ok"]:
                 problems.append(f"idle/{t}: {j['ok']} of {j['conns']} answered 200, {j['alive']} still open when measured"
@@ -148,12 +150,16 @@ def main():
             rr = ratio(r_, m_)
             out.append(f"| {name} | {f(m_) if m_ is not None else ''} | {f(r_) if r_ is not None else ''} | {'**' + rr + '**' if key == 'rps' and rr else rr} |")
 
+    if idle:
+        out.append("")
+        out.append(idle_note)
     out.append("")
     out.append(
         f"Machine: {machine['nproc']} CPUs, {machine['cpu']}, {machine['kernel']}; nginx {machine['nginx']}, "
         f"haproxy {machine['haproxy']}, wrk {machine['wrk']}, hmac-gateway {machine['gateway']}. "
         f"wrk -t1 -c{machine['conns']} -d{machine['duration']}s, {machine['rounds']} alternating rounds, medians; "
-        f"CPU = utime+stime of the proxy's processes ÷ requests served."
+        f"CPU = utime+stime of the proxy's processes ÷ requests served. "
+        f"Load average before / after: {machine.get('loadavg_before', '?')} / {machine.get('loadavg_after', '?')}."
     )
     out.append("")
     out.append("Errors: none (every request answered 2xx)." if not problems else "Problems:\n" + "\n".join(f"- {p}" for p in problems))

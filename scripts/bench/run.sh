@@ -134,12 +134,14 @@ require_tools() {
 }
 
 binaries() { # BIN / LOADGEN from the environment, or a release build
+  BUILT="BIN=${BIN:-}"
   if [ -z "${BIN:-}" ] || { wants replay && [ -z "${LOADGEN:-}" ]; }; then
     log "building (set BIN= and LOADGEN= to use prebuilt binaries)"
     (cd "$ROOT" && $CARGO build --release --quiet --bin hmac-gateway --example loadgen)
     local target=${CARGO_TARGET_DIR:-$ROOT/target}
     BIN=${BIN:-$target/release/hmac-gateway}
     LOADGEN=${LOADGEN:-$target/release/examples/loadgen}
+    [ "$BUILT" != "BIN=" ] || BUILT="built from $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "$ROOT")"
   fi
   [ -x "$BIN" ] || { echo "BIN=$BIN is not executable" >&2; exit 1; }
   if wants replay; then [ -x "$LOADGEN" ] || { echo "LOADGEN=$LOADGEN is not executable" >&2; exit 1; }; fi
@@ -481,13 +483,16 @@ machine() {
   echo "nginx=$("$NGINX" -v 2>&1 | sed 's/.*\///')"
   echo "haproxy=$("$HAPROXY" -v | head -1 | awk '{print $3}')"
   echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
-  echo "gateway=$("$BIN" --version | awk '{print $2}') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+  # With BIN= the binary may come from another checkout than this one: name it.
+  echo "gateway=$("$BIN" --version | awk '{print $2}') ($BUILT)"
   echo "duration=$DURATION"
   echo "rounds=$ROUNDS"
   echo "conns=$CONNS"
   echo "idle_conns=$IDLE_CONNS"
   echo "unpinned_workers=$UNPINNED_WORKERS"
   echo "clk_tck=$(getconf CLK_TCK)"
+  # The machine is shared: other work running during the benchmark shows here.
+  echo "loadavg_before=$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 # The idle row holds N client sockets in the proxy (plus whatever it opens upstream) and N in the helper.
@@ -531,6 +536,7 @@ main() {
   fi
   wants idle && bench_idle
   wants replay && bench_replay
+  echo "loadavg_after=$(cut -d' ' -f1 /proc/loadavg)" >> "$WORK/machine.txt"
   python3 "$HERE/report.py" "$RESULTS" "$WORK/machine.txt"
 }
 
