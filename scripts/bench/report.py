@@ -161,6 +161,15 @@ def main():
         f"CPU = utime+stime of the proxy's processes ÷ requests served. "
         f"Load average before / after: {machine.get('loadavg_before', '?')} / {machine.get('loadavg_after', '?')}."
     )
+    # A shared machine shows up as rounds that disagree: name the targets whose rps moved most between rounds.
+    spread = []
+    for (row, layout, target), ms in sorted(runs.items()):
+        rps = [m["rps"] for m in ms]
+        if len(rps) > 1 and min(rps) > 0 and max(rps) / min(rps) > 1.15:
+            spread.append(f"{row} {layout} {target} {max(rps) / min(rps):.2f}")
+    if spread:
+        out.append("")
+        out.append("Round-to-round rps spread (max/min) above 1.15, so a noisy machine (more rounds help): " + ", ".join(spread) + ".")
     out.append("")
     out.append("Errors: none (every request answered 2xx)." if not problems else "Problems:\n" + "\n".join(f"- {p}" for p in problems))
     print("\n".join(out))

@@ -95,12 +95,13 @@ RESULTS=$WORK/results.tsv
 : > "$RESULTS"
 declare -A PID=() # name -> pid of every process this script started
 
-stop() { # name: TERM, wait up to 5 s, then KILL
-  local name=$1 pid=${PID[$1]:-} i
+stop() { # name: TERM, wait up to 5 s, then KILL (and any worker a KILLed nginx master would leave behind)
+  local name=$1 pid=${PID[$1]:-} i kids
   [ -n "$pid" ] || return 0
+  kids=$(pgrep -P "$pid" || true)
   kill "$pid" 2>/dev/null || true
   for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  kill -9 "$pid" $kids 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   unset "PID[$name]"
 }
@@ -123,6 +124,7 @@ require_tools() {
   if wants replay; then command -v redis-server >/dev/null || { missing+=(redis-server); pkgs+=(redis-server); }; fi
   command -v taskset >/dev/null || { missing+=(taskset); pkgs+=(util-linux); }
   command -v python3 >/dev/null || { missing+=(python3); pkgs+=(python3); }
+  command -v curl >/dev/null || { missing+=(curl); pkgs+=(curl); }
   if [ ${#missing[@]} -gt 0 ]; then
     echo "missing: ${missing[*]}. Install with:" >&2
     echo "  apt-get install -y ${pkgs[*]}" >&2
@@ -540,4 +542,5 @@ main() {
   python3 "$HERE/report.py" "$RESULTS" "$WORK/machine.txt"
 }
 
-main "$@"
+# On one line, so bash has read it all before main runs: editing this file during a run cannot change the run.
+main "$@"; exit
