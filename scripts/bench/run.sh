@@ -13,7 +13,7 @@
 # them the script builds both with `$CARGO build --release` (CARGO defaults to cargo). Also CONNS (wrk
 # connections, 64), UNPINNED_WORKERS (2), BASE_PORT (18100: uses BASE_PORT..BASE_PORT+7), LOADGEN_RATE
 # (40000 pre-signed requests per second of a replay-on run), KEEP_WORK=1 (keep the temp dir with configs,
-# logs and raw outputs).
+# logs and raw outputs). DURATION, ROUNDS, ONLY and IDLE_CONNS may also come from the environment.
 #
 # What runs (all on 127.0.0.1):
 #   upstream  nginx, 1 worker, `return 200 "ok"`, keep-alive
@@ -32,6 +32,12 @@
 # Replay store: replay on needs a unique nonce per request, so examples/loadgen (which signs each
 # request itself) drives two gateways, one with the memory store, one with Redis (a redis-server
 # this script starts on loopback).
+#
+# Configs differ from each program's defaults only where a row needs it: keep-alive/idle timeouts of 300 s
+# (the gateway's timeouts.header_read is also its keep-alive idle timeout, 10 s by default), a 2 MiB body
+# limit for the POST row, and fd limits for the idle row. That row needs `ulimit -n` above N; the script
+# raises the soft limit as far as the hard one allows, and leaves haproxy out of it when its maxconn
+# (about half the limit) is below N.
 #
 # Installs nothing: a missing tool prints the apt-get line. Every process it starts is stopped on exit.
 # The machine this runs on is usually small and shared: compare ratios from one run, not absolute numbers.
@@ -332,15 +338,25 @@ start_layout() { # pinned|unpinned: upstream plus the three proxies, idle until 
 
 stop_layout() { stop gateway; stop haproxy; stop nginx; stop upstream; }
 
-# A signed request must pass and an unsigned one must not: otherwise the figures measure a rejection.
+# A signed request must pass, and an unsigned one or a POST whose body differs from its Content-Digest must
+# not: otherwise the figures would measure a rejection, or a route that does not check what it should.
 check_verify_works() {
-  sign_headers GET
-  local hdrs=() line code
-  while IFS= read -r line; do hdrs+=(-H "$line"); done < "$WORK/headers.txt"
-  code=$(curl -s -o /dev/null -w '%{http_code}' "${hdrs[@]}" "http://127.0.0.1:$GW_PORT$PATH_" || true)
-  [ "$code" = 200 ] || { echo "signed request to the verify route got $code, expected 200" >&2; exit 1; }
-  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW_PORT$PATH_" || true)
-  [ "$code" = 401 ] || { echo "unsigned request to the verify route got $code, expected 401" >&2; exit 1; }
+  expect_status 200 GET
+  expect_status 401 GET unsigned
+  expect_status 200 POST "$WORK/body.bin"
+  { printf 'x'; tail -c +2 "$WORK/body.bin"; } > "$WORK/tampered.bin" # the first byte changed
+  expect_status '[^2]..' POST "$WORK/tampered.bin"
+}
+
+expect_status() { # status (a regex), method, unsigned | body file to send (signed for body.bin)
+  local want=$1 method=$2 what=${3:-} args=() line code
+  if [ "$what" != unsigned ]; then
+    if [ "$method" = POST ]; then sign_headers POST "$WORK/body.bin"; else sign_headers GET; fi
+    while IFS= read -r line; do args+=(-H "$line"); done < "$WORK/headers.txt"
+  fi
+  [ "$method" = POST ] && args+=(--data-binary "@$what" -H 'Content-Type: application/octet-stream')
+  code=$(curl -s -o /dev/null -w '%{http_code}' "${args[@]}" "http://127.0.0.1:$GW_PORT$PATH_" || true)
+  [[ $code =~ ^$want$ ]] || { echo "pre-flight: $method ${what:-signed} to the verify route got $code, expected $want" >&2; exit 1; }
 }
 
 proxy_pids() { # name: the processes whose CPU and memory count for that proxy
