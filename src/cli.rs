@@ -50,6 +50,8 @@ enum LogFormat {
     Json,
 }
 
+/// Runs the command line (`run`, `check`, `keygen`, `sign`) and returns the
+/// exit code: failure after printing the error to stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -13,7 +13,9 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 /// CA certificates read from a PEM file.
 #[derive(Debug, Clone)]
 pub struct CaBundle {
+    /// The file it was read from.
     pub path: PathBuf,
+    /// Its certificates, in file order (at least one).
     pub certs: Vec<CertificateDer<'static>>,
 }
 

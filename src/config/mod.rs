@@ -30,13 +30,21 @@ pub use startup::{Loaded, OnError, RedactedString, ReplaySettings, ReplayStoreKi
 /// A validated configuration.
 #[derive(Debug)]
 pub struct Config {
+    /// Listeners in file order, each with its routes.
     pub listeners: Vec<Listener>,
+    /// Consumers in file order; [`ConsumerKey::consumer`] indexes this.
     pub consumers: Vec<Consumer>,
+    /// Every consumer key, by keyid.
     pub keys: KeyStore,
+    /// What each named secret is, for `check`: never its bytes.
     pub secrets: Vec<SecretSummary>,
+    /// Named upstreams, then those written inline as URLs on routes.
     pub upstreams: Vec<Arc<HttpUpstream>>,
+    /// Request limits (defaults: [`defaults::LIMITS`]).
     pub limits: Limits,
+    /// Timeouts (defaults: [`defaults::TIMEOUTS`]).
     pub timeouts: Timeouts,
+    /// Peers whose `X-Forwarded-*` headers are trusted and extended.
     pub trusted_proxies: Vec<Cidr>,
     /// Things that work but should not go to production (inline secrets).
     pub warnings: Vec<String>,
@@ -69,14 +77,18 @@ impl Loaded {
 }
 
 impl Config {
+    /// The route named `name`, on whichever listener.
     pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
         self.listeners.iter().flat_map(|l| &l.routes).find(|r| r.name == name)
     }
 }
 
+/// An address the gateway accepts connections on, and its routes.
 #[derive(Debug)]
 pub struct Listener {
+    /// Unique among listeners; routes name it.
     pub name: String,
+    /// IP address and port; port 0 picks a free one.
     pub bind: SocketAddr,
     /// TLS termination, when configured (rustls redacts keys in Debug).
     pub tls: Option<ListenerTls>,
@@ -84,9 +96,12 @@ pub struct Listener {
     pub routes: Vec<Arc<Route>>,
 }
 
+/// A caller that signs requests, known by its keys.
 #[derive(Debug)]
 pub struct Consumer {
+    /// Sent upstream as `X-Consumer-ID` once a request verifies.
     pub id: String,
+    /// Its keys' ids, unique across consumers.
     pub keyids: Vec<String>,
 }
 
@@ -95,6 +110,7 @@ pub struct Consumer {
 pub struct KeyStore(HashMap<String, ConsumerKey>);
 
 impl KeyStore {
+    /// The key with this keyid, whichever consumer holds it.
     pub fn get(&self, keyid: &str) -> Option<&ConsumerKey> {
         self.0.get(keyid)
     }
@@ -104,10 +120,15 @@ impl KeyStore {
 /// overlap; any of them verifies), their HMAC states, and the identity
 /// header values sent upstream.
 pub struct ConsumerKey {
+    /// Index into [`Config::consumers`].
     pub consumer: usize,
+    /// The consumer's id, sent upstream as `X-Consumer-ID`.
     pub consumer_id: HeaderValue,
+    /// The keyid, sent upstream as `X-Credential-Identifier`.
     pub keyid: HeaderValue,
+    /// Key bytes (several during a rotation), for SigV4, Kong and APISIX.
     pub secrets: Vec<Secret>,
+    /// RFC 9421 HMAC-SHA256 states, one per secret, in the same order.
     pub macs: Vec<HmacSha256>,
 }
 
@@ -124,35 +145,54 @@ impl fmt::Debug for ConsumerKey {
 /// What `check` reports about a secret: never its value.
 #[derive(Debug, Clone)]
 pub struct SecretSummary {
+    /// The secret's name under `secrets:`.
     pub name: String,
+    /// Where it was read from.
     pub source: SecretSource,
+    /// Length in bytes, once decoded.
     pub len: usize,
 }
 
+/// What the gateway does with the requests one route matches.
 #[derive(Debug)]
 pub struct Route {
+    /// Unique among routes.
     pub name: String,
+    /// The name of the listener it serves.
     pub listener: String,
+    /// Host to match, lowercase and without port; `None` matches any.
     pub host: Option<String>,
+    /// Prefix the raw path must start with (a plain string prefix); default `/`.
     pub path_prefix: String,
+    /// Methods to match; `None` matches any.
     pub methods: Option<Vec<Method>>,
+    /// Removed from the path before it is sent upstream; a prefix of `path_prefix`.
     pub strip_prefix: Option<String>,
+    /// Send the client's `Host` upstream instead of the upstream's; default `false`.
     pub preserve_host: bool,
+    /// Default [`PathPolicy::Strict`].
     pub path_policy: PathPolicy,
+    /// Largest body accepted (413 beyond); default `limits.max_body_bytes`.
     pub max_body_bytes: u64,
     /// Global timeouts with this route's overrides applied.
     pub timeouts: RouteTimeouts,
     /// Allow `Upgrade: websocket`, tunnelled after verification once the
     /// upstream answers 101.
     pub websocket: bool,
+    /// Where matched requests go.
     pub upstream: Upstream,
+    /// Verify or sign, and how.
     pub action: Action,
 }
 
+/// The timeouts a route may override; see [`Timeouts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteTimeouts {
+    /// See [`Timeouts::body_read`].
     pub body_read: Duration,
+    /// See [`Timeouts::body_idle`].
     pub body_idle: Duration,
+    /// See [`Timeouts::upstream_response`].
     pub upstream_response: Duration,
 }
 
@@ -166,36 +206,49 @@ pub enum PathPolicy {
     Raw,
 }
 
+/// Where a route sends requests.
 #[derive(Debug, Clone)]
 pub enum Upstream {
     /// Built in: answers with what it received, as JSON.
     Echo,
+    /// An HTTP or HTTPS server.
     Http(Arc<HttpUpstream>),
 }
 
+/// An HTTP or HTTPS server requests are forwarded to.
 #[derive(Debug)]
 pub struct HttpUpstream {
     /// Index into [`Config::upstreams`]; the proxy keeps one client each.
     pub id: usize,
+    /// Its name under `upstreams:`, or the URL when written inline on a route.
     pub name: String,
+    /// Whether the URL's scheme is `https`.
     pub https: bool,
     /// Lowercase, default port removed: the `Host` sent and `@authority` signed.
     pub authority: Authority,
     /// Prefix put before every forwarded path; empty or starting with `/`.
     pub base_path: String,
+    /// `authority` as a header value, sent as `Host` unless the route preserves it.
     pub host_header: HeaderValue,
+    /// CAs trusted instead of the webpki roots; https only.
     pub ca: Option<CaBundle>,
 }
 
+/// TLS termination on a listener.
 #[derive(Debug, Clone)]
 pub struct ListenerTls {
+    /// Path of the certificate chain, resolved against the config's directory.
     pub cert_path: PathBuf,
+    /// Whether clients must present a certificate (`client_ca` is set).
     pub mutual: bool,
+    /// The rustls server configuration built from the files.
     pub config: Arc<rustls::ServerConfig>,
 }
 
+/// Request size limits; defaults in [`defaults::LIMITS`].
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Default body limit of routes that set none (413 beyond).
     pub max_body_bytes: u64,
     /// Total bytes of header names and values (431 beyond).
     pub max_header_bytes: usize,
@@ -205,14 +258,22 @@ pub struct Limits {
     pub max_uri_bytes: usize,
 }
 
+/// Global timeouts; defaults in [`defaults::TIMEOUTS`].
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
+    /// Time a client has to send a request's headers.
     pub header_read: Duration,
+    /// Time a client has to send a whole body (408 beyond).
     pub body_read: Duration,
+    /// Longest wait for the next piece of a body (408 beyond).
     pub body_idle: Duration,
+    /// Time a client has to complete the TLS handshake.
     pub tls_handshake: Duration,
+    /// Time to open a TCP connection to an upstream.
     pub upstream_connect: Duration,
+    /// Time from sending a request upstream to its response headers, connecting included.
     pub upstream_response: Duration,
+    /// How long in-flight requests may run on after shutdown begins.
     pub shutdown_grace: Duration,
     /// An HTTP/2 connection with no open stream is sent GOAWAY and closed
     /// after this long (before its first stream: after `header_read`).
@@ -275,6 +336,7 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// Parses `addr/prefix`, or a bare address as a single host.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || format!("`{text}` is not an IP network (e.g. 10.0.0.0/8 or ::1/128)");
         let (addr, prefix) = text.split_once('/').map_or((text, None), |(a, p)| (a, Some(p)));
@@ -287,6 +349,7 @@ impl Cidr {
         Ok(Self { network, prefix })
     }
 
+    /// Whether `ip` is in the network; an IPv4-mapped IPv6 address counts as IPv4.
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
         use std::net::IpAddr;
         let ip = match ip {
@@ -306,9 +369,13 @@ impl Cidr {
 /// One problem in a config file, at a line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The file's name, as given to the loader.
     pub source: String,
+    /// 1-based.
     pub line: u64,
+    /// 1-based.
     pub column: u64,
+    /// What is wrong, and usually how to fix it.
     pub message: String,
 }
 
@@ -318,10 +385,13 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Why a config file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}", path = .0.display(), source = .1)]
     Read(PathBuf, std::io::Error),
+    /// It did not parse or validate: every problem found.
     #[error("{}", ProblemList(.0))]
     Invalid(Vec<Problem>),
 }

@@ -10,17 +10,23 @@ use crate::scheme::rfc9421::{Component, HmacSha256};
 use crate::scheme::sigv4::SigV4;
 use crate::scheme::webhook::{Provider, Webhook};
 
+/// What a route does with a request before forwarding it.
 #[derive(Debug)]
 pub enum Action {
+    /// Verify the request's signature, then forward it with the caller's identity.
     Verify(VerifyPolicy),
+    /// Sign the request as it will be sent upstream.
     Sign(SignPolicy),
 }
 
+/// How a verify route checks requests.
 #[derive(Debug)]
 pub struct VerifyPolicy {
+    /// The scheme, with its rules.
     pub scheme: VerifyScheme,
     /// Indices into `Config::consumers` (schemes with key ids).
     pub consumers: Vec<usize>,
+    /// Whether each signature may be used once (default `true`).
     pub replay: bool,
     /// When a replay claim is given back because forwarding failed.
     pub replay_release: ReplayRelease,
@@ -61,12 +67,16 @@ pub struct Rfc9421Rules {
     pub accept_signature: HeaderValue,
 }
 
+/// The signature scheme a verify route accepts, with its rules.
 #[derive(Debug)]
 pub enum VerifyScheme {
+    /// RFC 9421 HTTP Message Signatures.
     Rfc9421(Rfc9421Rules),
+    /// AWS Signature Version 4.
     AwsSigV4(SigV4),
     /// Kong or APISIX `hmac-auth`.
     Compat(Compat),
+    /// A webhook provider's signature.
     Webhook(WebhookEndpoint),
 }
 
@@ -86,8 +96,11 @@ impl VerifyScheme {
 /// A webhook route: the endpoint's secrets (several during a rotation) and
 /// the identity sent upstream as `X-Consumer-ID`.
 pub struct WebhookEndpoint {
+    /// The provider, its window and replay TTL.
     pub scheme: Webhook,
+    /// Key bytes (Standard Webhooks secrets decoded); any of them verifies.
     pub secrets: Vec<Secret>,
+    /// The route's `consumer:`, or the provider's name.
     pub consumer_id: HeaderValue,
 }
 
@@ -101,32 +114,46 @@ impl fmt::Debug for WebhookEndpoint {
     }
 }
 
+/// How a sign route signs requests.
 #[derive(Debug)]
 pub struct SignPolicy {
     /// RFC 9421 keyid, or the AWS access key id; empty for webhooks.
     pub keyid: String,
+    /// The scheme, with its key material.
     pub scheme: SignScheme,
 }
 
+/// The scheme a sign route signs in, with its key material.
 pub enum SignScheme {
+    /// RFC 9421, `hmac-sha256`.
     Rfc9421 {
+        /// Dictionary key in both headers (default `sig1`).
         label: String,
+        /// The default four, then the route's extra ones.
         components: Vec<Component>,
+        /// HMAC state prepared from the secret.
         mac: HmacSha256,
     },
+    /// AWS Signature Version 4, `Authorization` header form.
     AwsSigV4 {
+        /// Such as `us-east-1`.
         region: String,
+        /// Such as `s3`.
         service: String,
+        /// The secret access key.
         secret: Secret,
     },
     /// Every secret signs where the format carries several signatures.
     Webhook {
+        /// Whose format to sign in.
         provider: Provider,
+        /// One or more; the first signs where the format carries one signature.
         secrets: Vec<Secret>,
     },
 }
 
 impl SignScheme {
+    /// The name used in the config.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Rfc9421 { .. } => "rfc9421",

@@ -18,7 +18,9 @@ pub use crate::scheme::Secret;
 pub enum SecretSource {
     /// Inline in the config file: acceptable for demos only.
     Inline,
+    /// An environment variable, by name.
     Env(String),
+    /// A file, by its path as written (relative to the config's directory).
     File(String),
 }
 
@@ -32,14 +34,19 @@ impl fmt::Display for SecretSource {
     }
 }
 
+/// How a secret's text becomes key bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
+    /// The bytes as they are (must be UTF-8); the default.
     Utf8,
+    /// Standard or URL-safe base64, surrounding whitespace ignored.
     Base64,
+    /// Hex digits, surrounding whitespace ignored.
     Hex,
 }
 
 impl Encoding {
+    /// Parses `utf8`, `base64` or `hex`.
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
             "utf8" => Ok(Self::Utf8),

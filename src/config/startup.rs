@@ -13,7 +13,9 @@ use super::Config;
 /// reload replaces.
 #[derive(Debug)]
 pub struct Loaded {
+    /// Read at start-up only.
     pub startup: Startup,
+    /// Replaced on every reload.
     pub config: Config,
 }
 
@@ -25,6 +27,7 @@ pub struct Startup {
     pub workers: usize,
     /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
     pub admin: Option<SocketAddr>,
+    /// The replay store.
     pub replay: ReplaySettings,
     /// Open client connections per listener; further ones wait in the backlog.
     pub max_connections: usize,
@@ -54,10 +57,22 @@ pub enum OnError {
     Allow,
 }
 
+/// Where replay claims are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayStoreKind {
+    /// In this process: lost on restart, not shared between instances.
     Memory,
-    Redis { url: RedactedString, key_prefix: String, on_error: OnError, timeout: Duration },
+    /// A Redis server, shared by every instance that uses it.
+    Redis {
+        /// `redis://`, `rediss://` or `redis+unix://` URL; may hold a password.
+        url: RedactedString,
+        /// Put before every key (default `hmacgw:`).
+        key_prefix: String,
+        /// What a request gets when Redis cannot be reached.
+        on_error: OnError,
+        /// How long one command may take (default 250 ms).
+        timeout: Duration,
+    },
 }
 
 /// A string that may hold a credential (a Redis URL with a password):
@@ -66,10 +81,12 @@ pub enum ReplayStoreKind {
 pub struct RedactedString(String);
 
 impl RedactedString {
+    /// Wraps `value`.
     pub fn new(value: String) -> Self {
         Self(value)
     }
 
+    /// The value itself: for the code that connects with it, never for logs.
     pub fn expose_str(&self) -> &str {
         &self.0
     }
@@ -81,8 +98,11 @@ impl fmt::Debug for RedactedString {
     }
 }
 
+/// The replay store and its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplaySettings {
+    /// Memory (default) or Redis.
     pub store: ReplayStoreKind,
+    /// Live entries the memory store holds (default 1 000 000).
     pub capacity: usize,
 }

@@ -165,6 +165,7 @@ fn is_sane_request_id(id: &HeaderValue) -> bool {
     (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
+/// Now, in Unix seconds; 0 if the clock is before 1970.
 pub fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

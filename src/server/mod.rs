@@ -26,14 +26,26 @@ use crate::proxy::{Proxy, Shared};
 use listeners::Listeners;
 use worker::{Accepted, Worker};
 
+/// Why the gateway could not start, or a reload could not apply its listeners.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// A listener (or the admin one) could not bind its address.
     #[error("listener `{name}` cannot bind {addr}: {source}")]
-    Bind { name: String, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// The listener's name; `admin` for the admin listener.
+        name: String,
+        /// The address it was given.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// A worker thread could not be spawned.
     #[error("cannot start worker thread: {0}")]
     Worker(std::io::Error),
+    /// A TLS configuration could not be built.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The replay store could not be set up.
     #[error("replay store: {0}")]
     Replay(#[from] crate::replay::ReplayError),
 }
@@ -41,8 +53,10 @@ pub enum ServerError {
 /// Why a reload was refused; the previous generation keeps serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
+    /// The new config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The new config could not be applied.
     #[error(transparent)]
     Server(#[from] ServerError),
 }

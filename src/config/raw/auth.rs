@@ -19,13 +19,18 @@ use crate::scheme::webhook::Provider;
 /// A scheme's name in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemeName {
+    /// `rfc9421`.
     Rfc9421,
+    /// `aws-sigv4`.
     AwsSigV4,
+    /// `kong` or `apisix`.
     Compat(Dialect),
+    /// A webhook provider, by its name.
     Webhook(Provider),
 }
 
 impl SchemeName {
+    /// Every scheme, in the order messages list them.
     pub const ALL: [Self; 9] = [
         Self::Rfc9421,
         Self::AwsSigV4,
@@ -38,6 +43,7 @@ impl SchemeName {
         Self::Webhook(Provider::Shopify),
     ];
 
+    /// The name written after `scheme:`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Rfc9421 => "rfc9421",
@@ -48,6 +54,7 @@ impl SchemeName {
         }
     }
 
+    /// The scheme called `name`, if any.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
@@ -83,15 +90,22 @@ pub struct Renamed {
 /// `verify:`
 #[derive(Debug)]
 pub struct RawVerify {
+    /// The `scheme:` value, kept for error locations.
     pub scheme: Spanned<String>,
+    /// The keys after `scheme:`, read into that scheme's struct.
     pub fields: VerifyFields,
+    /// Old key names met, reported as errors.
     pub renamed: Vec<Renamed>,
 }
 
+/// The keys a `verify:` section holds, by scheme.
 #[derive(Debug)]
 pub enum VerifyFields {
+    /// `rfc9421`.
     Rfc9421(VerifyRfc9421),
+    /// `aws-sigv4`.
     AwsSigV4(VerifySigV4),
+    /// `kong` or `apisix`.
     Compat(Dialect, VerifyCompat),
     /// Stripe, Slack, Standard Webhooks: a signed timestamp.
     TimedWebhook(Provider, VerifyTimedWebhook),
@@ -103,7 +117,9 @@ pub enum VerifyFields {
 
 /// Every verify route: replay protection and when a claim is given back.
 pub trait ReplayFields {
+    /// `replay:`: claim each signature once (default `true`).
     fn replay(&self) -> Option<bool>;
+    /// `replay_release:`: `unsent` (default) or `any_failure`.
     fn replay_release(&self) -> Option<&Spanned<String>>;
 }
 
@@ -121,109 +137,162 @@ macro_rules! replay_fields {
 }
 replay_fields!(VerifyRfc9421, VerifySigV4, VerifyCompat, VerifyTimedWebhook, VerifyUntimedWebhook);
 
+/// `verify:` with `scheme: rfc9421`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRfc9421 {
+    /// Consumers allowed on the route (at least one).
     #[serde(default)]
     pub consumers: Vec<Spanned<String>>,
+    /// Replay protection; also requires a `nonce` (default `true`).
     pub replay: Option<bool>,
+    /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// Oldest `created` accepted (default 300 s).
     pub max_age: Option<Spanned<DurationSpec>>,
+    /// How far ahead `created` may be (default 30 s).
     pub max_ahead: Option<Spanned<DurationSpec>>,
+    /// Components to require, replacing the default four.
     pub components: Option<Vec<Spanned<String>>>,
 }
 
+/// `verify:` with `scheme: aws-sigv4`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifySigV4 {
+    /// Consumers allowed on the route (at least one).
     #[serde(default)]
     pub consumers: Vec<Spanned<String>>,
+    /// Replay protection (default `true`).
     pub replay: Option<bool>,
+    /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// Oldest `X-Amz-Date` accepted (default 900 s).
     pub max_age: Option<Spanned<DurationSpec>>,
+    /// How far ahead `X-Amz-Date` may be (default 900 s).
     pub max_ahead: Option<Spanned<DurationSpec>>,
+    /// Signing service, such as `s3` (required).
     pub service: Option<Spanned<String>>,
+    /// Signing region, such as `us-east-1` (required).
     pub region: Option<Spanned<String>>,
+    /// Accept `UNSIGNED-PAYLOAD` (default `false`).
     pub allow_unsigned_payload: Option<bool>,
     /// Presigned URLs may be used again until they expire.
     pub presigned_reuse: Option<bool>,
 }
 
+/// `verify:` with `scheme: kong` or `apisix`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyCompat {
+    /// Consumers allowed on the route (at least one).
     #[serde(default)]
     pub consumers: Vec<Spanned<String>>,
+    /// Replay protection (default `true`).
     pub replay: Option<bool>,
+    /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// Oldest signed date accepted (default 300 s).
     pub max_age: Option<Spanned<DurationSpec>>,
+    /// How far ahead the signed date may be (default 300 s).
     pub max_ahead: Option<Spanned<DurationSpec>>,
+    /// Accepted algorithms (default: the dialect's, without `hmac-sha1`).
     pub algorithms: Option<Vec<Spanned<String>>>,
+    /// Headers the signature must also cover.
     pub enforce_headers: Option<Vec<Spanned<String>>>,
 }
 
+/// `verify:` for Stripe, Slack or Standard Webhooks.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyTimedWebhook {
+    /// Names of the endpoint's secrets (at least one).
     #[serde(default)]
     pub secrets: Vec<Spanned<String>>,
+    /// Sent upstream as `X-Consumer-ID` (default: the provider's name).
     pub consumer: Option<Spanned<String>>,
+    /// Replay protection (default `true`).
     pub replay: Option<bool>,
+    /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// Oldest signed timestamp accepted (default 300 s).
     pub max_age: Option<Spanned<DurationSpec>>,
+    /// How far ahead the timestamp may be (default 300 s).
     pub max_ahead: Option<Spanned<DurationSpec>>,
 }
 
+/// `verify:` for GitHub or Shopify.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyUntimedWebhook {
+    /// Names of the endpoint's secrets (at least one).
     #[serde(default)]
     pub secrets: Vec<Spanned<String>>,
+    /// Sent upstream as `X-Consumer-ID` (default: the provider's name).
     pub consumer: Option<Spanned<String>>,
+    /// Replay protection (default `true`).
     pub replay: Option<bool>,
+    /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// How long a delivery is remembered (default 3600 s).
     pub replay_ttl: Option<Spanned<DurationSpec>>,
 }
 
 /// `sign:`
 #[derive(Debug)]
 pub struct RawSign {
+    /// The `scheme:` value, kept for error locations.
     pub scheme: Spanned<String>,
+    /// The keys after `scheme:`, read into that scheme's struct.
     pub fields: SignFields,
 }
 
+/// The keys a `sign:` section holds, by scheme.
 #[derive(Debug)]
 pub enum SignFields {
+    /// `rfc9421`.
     Rfc9421(SignRfc9421),
+    /// `aws-sigv4`.
     AwsSigV4(SignSigV4),
+    /// A webhook provider.
     Webhook(Provider, SignWebhook),
     /// Unknown, or a scheme that only verifies; reported at the name.
     Unknown,
 }
 
+/// `sign:` with `scheme: rfc9421`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignRfc9421 {
+    /// Key id sent in `Signature-Input` (required).
     pub keyid: Option<Spanned<String>>,
+    /// Name of the signing secret (required).
     pub secret: Option<Spanned<String>>,
+    /// Signature label (default `sig1`).
     pub label: Option<Spanned<String>>,
     /// Extra header fields to cover beyond the fixed set.
     pub components: Option<Vec<Spanned<String>>>,
 }
 
+/// `sign:` with `scheme: aws-sigv4`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignSigV4 {
     /// The AWS access key id.
     pub keyid: Option<Spanned<String>>,
+    /// Name of the secret access key (required).
     pub secret: Option<Spanned<String>>,
+    /// Signing service, such as `s3` (required).
     pub service: Option<Spanned<String>>,
+    /// Signing region (required).
     pub region: Option<Spanned<String>>,
 }
 
+/// `sign:` with a webhook provider.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignWebhook {
+    /// Name of the signing secret.
     pub secret: Option<Spanned<String>>,
     /// Stripe and Standard Webhooks carry one signature per secret.
     pub secrets: Option<Vec<Spanned<String>>>,
