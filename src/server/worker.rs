@@ -85,11 +85,17 @@ impl Worker {
             let http = Http { h1: &h1, h2: &h2, handler, closing, peer, limits };
             match tls {
                 None => http.serve_cleartext(stream).await,
-                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => http.serve_tls(tls_stream).await,
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                },
+                // Boxed for the same reason: a TLS session's state.
+                Some(acceptor) => {
+                    Box::pin(async move {
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(tls_stream)) => http.serve_tls(tls_stream).await,
+                            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    })
+                    .await
+                }
             }
             open.dec();
             drop((drain, permit));
@@ -123,7 +129,9 @@ struct Http<'a> {
 impl Http<'_> {
     async fn serve_cleartext(self, stream: tokio::net::TcpStream) {
         match sniff_protocol(&stream, self.limits.header_read).await {
-            Some(Protocol::Http2) => self.serve_h2(stream).await,
+            // Boxed: the HTTP/2 state is large, and an HTTP/1 connection's
+            // task should not carry room for it while it sits idle.
+            Some(Protocol::Http2) => Box::pin(self.serve_h2(stream)).await,
             Some(Protocol::Http1) => self.serve_h1(stream).await,
             None => tracing::debug!(peer = %self.peer, "no request bytes in time; closed"),
         }
@@ -135,10 +143,10 @@ impl Http<'_> {
     /// would detect the preface itself and serve it unwatched.
     async fn serve_tls(self, stream: TlsStream<tokio::net::TcpStream>) {
         if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-            return self.serve_h2(stream).await;
+            return Box::pin(self.serve_h2(stream)).await;
         }
         match first_bytes(stream, self.limits.header_read).await {
-            Some((Protocol::Http2, stream)) => self.serve_h2(stream).await,
+            Some((Protocol::Http2, stream)) => Box::pin(self.serve_h2(stream)).await,
             Some((Protocol::Http1, stream)) => self.serve_h1(stream).await,
             None => tracing::debug!(peer = %self.peer, "no request bytes in time after the TLS handshake; closed"),
         }

@@ -265,3 +265,15 @@ fn sign_request_binds_the_body_and_verifies_through_the_driver() {
     assert_eq!(replay.id, "n-2");
     assert_eq!(replay.ttl_secs, 301);
 }
+
+#[test]
+fn a_signature_without_a_nonce_has_no_replay_id() {
+    use crate::Scheme as _;
+    let headers = b2_headers();
+    let mut with_sig = headers.clone();
+    with_sig.insert(SIGNATURE_INPUT, B25_INPUT.parse().expect("value"));
+    with_sig.insert(SIGNATURE, B25_SIGNATURE.parse().expect("value"));
+    let r = rules(B25_CREATED);
+    let credentials = r.rules.parse(&view(&with_sig), &[], r.now, &|_| Some(true)).expect("parses");
+    assert_eq!(r.rules.replay_id(&credentials), None, "an empty id would make every later request a replay");
+}

@@ -124,8 +124,10 @@ impl Scheme for Rules<'_> {
 
     /// The nonce, remembered for as long as `created` stays in the window.
     fn replay_id(&self, credentials: &Credentials) -> Option<ReplayId> {
-        let ttl_secs = self.window.replay_ttl(credentials.created, credentials.now);
-        Some(ReplayId { id: credentials.nonce.clone().unwrap_or_default(), ttl_secs })
+        // Without a nonce there is nothing unique to remember (a route with
+        // replay protection requires one: `require_nonce`).
+        let id = credentials.nonce.clone()?;
+        Some(ReplayId { id, ttl_secs: self.window.replay_ttl(credentials.created, credentials.now) })
     }
 }
 
