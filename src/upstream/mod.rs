@@ -28,7 +28,7 @@ type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 #[derive(Debug)]
 enum UpstreamClient {
     Http(pool::H1Pool),
-    Https(HttpsClient),
+    Https(Box<HttpsClient>),
 }
 
 #[derive(Debug)]
@@ -161,12 +161,12 @@ fn build_client(up: &HttpUpstream, timeouts: &Timeouts) -> Result<UpstreamClient
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    Ok(UpstreamClient::Https(
+    Ok(UpstreamClient::Https(Box::new(
         Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector),
-    ))
+    )))
 }
 
 /// Connect timeouts → 504; TLS failures → 502 `upstream_tls_error`;
