@@ -3,30 +3,38 @@
 //! consumer that never sees the secret.
 //!
 //! # Layout
-//! - [`config`]: YAML parsing into raw structs, then validation into the typed
-//!   [`config::Config`] the proxy uses; secrets and their redaction.
-//! - [`scheme`]: signature schemes as pure functions behind one trait: RFC 9421
-//!   (native) with RFC 9530 digests, AWS SigV4, webhook providers, and the
-//!   Kong/APISIX dialects.
-//! - [`replay`]: the nonce store that makes each signature usable once.
-//! - [`proxy`]: the request pipeline. `Proxy::handle` (`proxy/mod.rs`) owns
-//!   one context per request and runs the phases in order:
+//! Lowest layer first; `scripts/module-deps.py` checks that no module uses
+//! one above it (CI runs it). Public: [`cli`], [`config`], [`server`],
+//! [`scheme`] (the `hmac-gateway-sig` crate) and [`testing`].
+//! - [`scheme`]: signature schemes as pure functions behind one trait and one
+//!   driver: RFC 9421 (native) with RFC 9530 digests, AWS SigV4, webhook
+//!   providers, the Kong/APISIX dialects. Its own crate: no tokio, no hyper.
+//! - `body`: the body of every answer (made here, or the upstream's).
+//! - `tls`: rustls configs from PEM bytes.
+//! - [`config`]: files and variables read in one step (`config/inputs.rs`),
+//!   YAML into raw structs (`config/raw*`), then pure validation
+//!   (`config/validate*`) into the reloadable [`config::Config`] and the
+//!   restart-only [`config::Startup`]; every default in `config/defaults.rs`.
+//! - `replay`: the nonce store that makes each signature usable once.
+//! - `error`: every rejection mapped to a status and a JSON body.
+//! - `upstream`: the per-worker HTTP/1.1 pool for plain-HTTP upstreams
+//!   (`upstream/pool.rs`) and hyper-util's client for HTTPS ones.
+//! - `generation`: one loaded config and what is built from it (upstream
+//!   pools, TLS acceptors, HTTP settings); reloads swap generations.
+//! - `metrics`: the Prometheus registry (no secrets in any label).
+//! - `proxy`: the request pipeline. `Proxy::handle` (`proxy/mod.rs`) owns
+//!   one context per request (`RequestCtx`) and runs the phases in order:
 //!   admit (`proxy/pipeline.rs`, with `proxy/hygiene.rs`) → route
 //!   (`proxy/pipeline.rs`, with `proxy/route.rs`) → authenticate
-//!   (`proxy/pipeline.rs`; per scheme in `proxy/verify.rs`) → claim
-//!   (`proxy/pipeline.rs`) → build the upstream request once
+//!   (`proxy/pipeline.rs` → `proxy/verify.rs`, one driver for every scheme)
+//!   → claim (`proxy/pipeline.rs`) → build the upstream request once
 //!   (`proxy/upstream_request.rs`; signing in `proxy/sign.rs`) → forward
 //!   (`proxy/forward.rs`) → respond and log (`proxy/respond.rs`).
-//! - [`generation`]: one loaded config and what is built from it (upstream
-//!   pools, TLS acceptors); reloads swap generations atomically.
-//! - [`upstream`]: pooled HTTP/HTTPS client with timeouts.
-//! - [`server`]: listeners, worker threads, connection handling, reloads
-//!   (generation swap, listeners opened and closed), graceful shutdown.
-//! - [`reload`]: what triggers a reload: SIGHUP and a watch on the config's
+//! - `admin`: `/healthz`, `/readyz`, `/metrics` on a separate listener.
+//! - [`server`]: listeners, worker threads, connections (HTTP/1 directly on
+//!   hyper's http1, HTTP/2 under a watchdog), reloads, graceful shutdown.
+//! - `reload`: what triggers a reload: SIGHUP and a watch on the config's
 //!   files.
-//! - [`error`]: every rejection mapped to a status and a JSON body.
-//! - [`admin`]: `/healthz`, `/readyz`, `/metrics` on a separate listener.
-//! - [`metrics`]: the Prometheus registry (no secrets in any label).
 //! - [`cli`]: the `run`, `check`, `keygen` and `sign` commands.
 
 mod admin;

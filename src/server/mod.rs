@@ -7,6 +7,7 @@
 
 mod accept;
 mod frames;
+mod h1conn;
 mod h2conn;
 mod listeners;
 mod sniff;

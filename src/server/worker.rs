@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_rustls::server::TlsStream;
 
+use super::h1conn::{self, Rewound, Round};
 use super::h2conn::{Activity, Expiry, Limits, Tracked, Watched};
 use super::signalled;
 use super::sniff::{Protocol, first_bytes, sniff_protocol};
@@ -61,7 +62,7 @@ impl Worker {
         // Only what the handshake needs is taken from the generation: the
         // connection must not pin an old generation for its whole life.
         let generation = self.proxy.shared().current();
-        let Some((index, _)) = generation.listener(&conn.listener) else {
+        let Some((index, listener)) = generation.listener(&conn.listener) else {
             return tracing::debug!(peer = %conn.peer, "listener closed by a reload; connection dropped");
         };
         let tls = generation.tls_acceptor(index);
@@ -69,6 +70,7 @@ impl Worker {
         let timeouts = &generation.config.timeouts;
         let handshake_timeout = timeouts.tls_handshake;
         let limits = Limits { header_read: timeouts.header_read, idle: timeouts.h2_idle };
+        let parkable = !listener.routes.iter().any(|route| route.websocket);
         drop(generation);
         let stream = match tokio::net::TcpStream::from_std(stream) {
             Ok(s) => s,
@@ -82,7 +84,7 @@ impl Worker {
         let open = self.proxy.shared().metrics().open_connections.clone();
         open.inc();
         tokio::spawn(async move {
-            let http = Http { h1: &h1, h2: &h2, handler, closing, peer, limits };
+            let http = Http { h1: &h1, h2: &h2, handler, closing, peer, limits, parkable };
             match tls {
                 None => http.serve_cleartext(stream).await,
                 // Boxed for the same reason: a TLS session's state.
@@ -124,6 +126,9 @@ struct Http<'a> {
     closing: watch::Receiver<bool>,
     peer: std::net::SocketAddr,
     limits: Limits,
+    /// No websocket route on the listener: idle HTTP/1 connections may be
+    /// parked without their hyper connection (`h1conn`).
+    parkable: bool,
 }
 
 impl Http<'_> {
@@ -132,6 +137,7 @@ impl Http<'_> {
             // Boxed: the HTTP/2 state is large, and an HTTP/1 connection's
             // task should not carry room for it while it sits idle.
             Some(Protocol::Http2) => Box::pin(self.serve_h2(stream)).await,
+            Some(Protocol::Http1) if self.parkable => self.serve_h1_parking(stream).await,
             Some(Protocol::Http1) => self.serve_h1(stream).await,
             None => tracing::debug!(peer = %self.peer, "no request bytes in time; closed"),
         }
@@ -167,6 +173,26 @@ impl Http<'_> {
             }
         };
         self.log_end(result.map_err(Into::into));
+    }
+
+    /// Cleartext HTTP/1 in rounds: a hyper connection while requests come,
+    /// only the socket while idle (see `h1conn`). The keep-alive timeout
+    /// (`header_read`) counts from the last response, parked or not.
+    async fn serve_h1_parking(mut self, stream: tokio::net::TcpStream) {
+        let keep_alive = self.limits.header_read.saturating_sub(h1conn::PARK_AFTER);
+        let mut io = Rewound::new(stream, bytes::Bytes::new());
+        loop {
+            let handler = self.handler.clone();
+            let handle = move |request| handler.clone().call(request);
+            match h1conn::serve_round(self.h1, io, handle, &mut self.closing).await {
+                Round::Ended(result) => return self.log_end(result.map_err(Into::into)),
+                Round::Parked(stream, unread) if !unread.is_empty() => io = Rewound::new(stream, unread),
+                Round::Parked(stream, unread) => match h1conn::park(stream, keep_alive, &mut self.closing).await {
+                    Some(stream) => io = Rewound::new(stream, unread),
+                    None => return tracing::debug!(peer = %self.peer, "idle connection closed"),
+                },
+            }
+        }
     }
 
     /// HTTP/2 under the connection watchdog (see `h2conn`).
