@@ -4,6 +4,8 @@
 //! holds the generation it started with until it ends, so a swap never
 //! changes the rules under a request in flight.
 
+use std::sync::Arc;
+
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -24,8 +26,10 @@ pub struct Generation {
     /// One builder per protocol: the gateway picks the protocol itself (ALPN,
     /// or a bounded sniff of the first bytes) so that a silent or trickling
     /// client cannot sit in hyper's version detection, which has no timeout.
-    pub http1: http1::Builder,
-    pub http2: auto::Builder<TokioExecutor>,
+    /// Shared by every connection of the generation: a connection's task
+    /// holds a pointer, not a copy of the builder.
+    pub http1: Arc<http1::Builder>,
+    pub http2: Arc<auto::Builder<TokioExecutor>>,
 }
 
 impl std::fmt::Debug for Generation {
@@ -40,7 +44,7 @@ impl Generation {
         let upstreams = (0..workers).map(|_| UpstreamClients::new(&config)).collect::<Result<_, _>>()?;
         let tls =
             config.listeners.iter().map(|l| l.tls.as_ref().map(|t| TlsAcceptor::from(t.config.clone()))).collect();
-        let (http1, http2) = (http1_builder(&config), http2_builder(&config).http2_only());
+        let (http1, http2) = (Arc::new(http1_builder(&config)), Arc::new(http2_builder(&config).http2_only()));
         Ok(Self { number, upstreams, tls, http1, http2, config })
     }
 
