@@ -13,7 +13,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -42,8 +42,12 @@ pub(super) enum Round {
 }
 
 /// Serves requests on one hyper connection until the connection ends or has
-/// been idle for [`PARK_AFTER`] (checked once per period, so a busy
-/// connection pays no timer per request).
+/// been idle for a [`PARK_AFTER`] period (checked once per period, so a
+/// busy connection pays no timer per request).
+///
+/// To stop, the socket reads as closed (`Rewound::poll_read`) once no
+/// request is in flight and no byte is waiting: hyper then ends as if the
+/// client had closed, without shutting the socket, and hands it back.
 pub(super) async fn serve_round<F, Fut>(
     h1: &http1::Builder,
     io: Rewound,
@@ -51,75 +55,90 @@ pub(super) async fn serve_round<F, Fut>(
     closing: &mut watch::Receiver<bool>,
 ) -> Round
 where
-    F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Send + Clone + Unpin + 'static,
+    F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Send + Clone + 'static,
     Fut: Future<Output = Result<http::Response<ProxyBody>, std::convert::Infallible>> + Send + 'static,
 {
-    let requests = Arc::new(Requests::default());
-    let counted = requests.clone();
+    let state = io.state.clone();
+    let counted = state.clone();
     let service = service_fn(move |request| {
         let guard = counted.started();
         let response = handle(request);
-        // Boxed: `poll_without_shutdown` needs an `Unpin` service future.
-        Box::pin(async move { response.await.map(|r| r.map(|body| Counted { body, _guard: guard })) })
+        async move { response.await.map(|r| r.map(|body| Counted { body, _guard: guard })) }
     });
     // Boxed: the parked connection's task keeps no room for it.
-    let mut conn = Box::new(h1.serve_connection(TokioIo::new(io), service));
-    let mut seen = 0;
+    let mut conn = Box::pin(h1.serve_connection(TokioIo::new(io), service).without_shutdown());
+    let mut seen = state.activity();
+    let mut closed_listener = false;
     loop {
         tokio::select! {
-            result = std::future::poll_fn(|cx| Pin::new(&mut *conn).poll_without_shutdown(cx)) => {
-                return Round::Ended(result);
+            parts = &mut conn => {
+                let parts = match parts {
+                    Ok(parts) => parts,
+                    Err(e) => return Round::Ended(Err(e)),
+                };
+                if closed_listener || !state.stop.load(Ordering::Relaxed) {
+                    return Round::Ended(Ok(()));
+                }
+                let rewound = parts.io.into_inner();
+                let unread = [rewound.unread, parts.read_buf].concat();
+                return Round::Parked(rewound.inner, Bytes::from(unread));
             }
             () = tokio::time::sleep(PARK_AFTER) => {
-                let started = requests.started.load(Ordering::Relaxed);
-                if started == seen && requests.in_flight.load(Ordering::Relaxed) == 0 {
-                    break;
+                let now = state.activity();
+                if now.is_some() && now == seen {
+                    state.stop.store(true, Ordering::Relaxed);
                 }
-                seen = started;
+                seen = now;
             }
-            () = signalled(closing) => {
-                // Finish the request in flight, refuse keep-alive, then close.
-                Pin::new(&mut *conn).graceful_shutdown();
-                let result = std::future::poll_fn(|cx| Pin::new(&mut *conn).poll_without_shutdown(cx)).await;
-                return Round::Ended(result);
+            // The request in flight is answered; then the connection closes.
+            () = signalled(closing), if !closed_listener => {
+                closed_listener = true;
+                state.stop.store(true, Ordering::Relaxed);
             }
         }
     }
-    // Idle: hyper stops between requests (a request whose bytes are only
-    // partly read stays in `read_buf`) and gives the socket back.
-    Pin::new(&mut *conn).graceful_shutdown();
-    if let Err(e) = std::future::poll_fn(|cx| Pin::new(&mut *conn).poll_without_shutdown(cx)).await {
-        return Round::Ended(Err(e));
-    }
-    let parts = conn.into_parts();
-    let rewound = parts.io.into_inner();
-    let unread = [rewound.unread, parts.read_buf].concat();
-    Round::Parked(rewound.inner, Bytes::from(unread))
 }
 
-/// Requests of one round: how many began, and how many are still in flight
-/// (handled, or their response still being sent).
+/// One round's requests and reads, shared by its service, its response
+/// bodies and its socket.
 #[derive(Debug, Default)]
-struct Requests {
+pub(super) struct RoundState {
     started: AtomicU64,
     in_flight: AtomicUsize,
+    bytes_read: AtomicU64,
+    /// `bytes_read` when the last request finished: more since then is a
+    /// request arriving, which must not be cut off.
+    idle_at: AtomicU64,
+    /// Set to end the round: the socket reads as closed once idle.
+    stop: AtomicBool,
 }
 
-impl Requests {
+impl RoundState {
     fn started(self: &Arc<Self>) -> InFlight {
         self.started.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
     }
+
+    /// `None` while a request is in flight or arriving; otherwise changes
+    /// whenever one starts. The same value a period apart means idle.
+    fn activity(&self) -> Option<(u64, u64)> {
+        let bytes = self.bytes_read.load(Ordering::Relaxed);
+        let busy = self.in_flight.load(Ordering::Relaxed) > 0 || bytes != self.idle_at.load(Ordering::Relaxed);
+        (!busy).then(|| (self.started.load(Ordering::Relaxed), bytes))
+    }
 }
 
 /// Held by a request's handling and then its response body.
 #[derive(Debug)]
-struct InFlight(Arc<Requests>);
+struct InFlight(Arc<RoundState>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let state = &self.0;
+        if state.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            state.idle_at.store(state.bytes_read.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
     }
 }
 
@@ -167,24 +186,37 @@ pub(super) async fn park(stream: TcpStream, idle: Duration, closing: &mut watch:
 pub(super) struct Rewound {
     unread: Bytes,
     inner: TcpStream,
+    state: Arc<RoundState>,
 }
 
 impl Rewound {
     pub fn new(inner: TcpStream, unread: Bytes) -> Self {
-        Self { unread, inner }
+        Self { unread, inner, state: Arc::default() }
     }
 }
 
 impl AsyncRead for Rewound {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
+        let state = &this.state;
         if !this.unread.is_empty() {
             let n = this.unread.len().min(buf.remaining());
             buf.put_slice(&this.unread[..n]);
             this.unread.advance(n);
+            state.bytes_read.fetch_add(1, Ordering::Relaxed);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                state.bytes_read.fetch_add(1, Ordering::Relaxed);
+                Poll::Ready(Ok(()))
+            }
+            // Nothing waiting, no request in flight or arriving, and the
+            // round is to end: read as closed, so hyper stops between requests.
+            Poll::Pending if state.stop.load(Ordering::Relaxed) && state.activity().is_some() => Poll::Ready(Ok(())),
+            other => other,
+        }
     }
 }
 
