@@ -18,7 +18,7 @@ USE = re.compile(r"\bcrate::([a-z_][a-z_0-9]*)")
 
 def top_level_modules():
     lib = (SRC / "lib.rs").read_text()
-    return re.findall(r"^pub (?:mod|use hmac_gateway_sig as) ([a-z_0-9]+);", lib, re.M)
+    return re.findall(r"^(?:pub )?(?:mod|use hmac_gateway_sig as) ([a-z_0-9]+);", lib, re.M)
 
 
 def files_of(module):
