@@ -199,3 +199,17 @@ fn the_cap_stops_parsing_before_the_rest() {
     let input = format!("{}, k64=1, (((", repeat(64, ", ", |i| format!("k{i}=1")));
     assert_eq!(too_many(&input), Some(Counted::Members));
 }
+
+/// Keys repeat on both sides of the switch from a linear search to a hash
+/// index: the last value wins, in the first position, as sfv has it.
+#[test]
+fn repeated_keys_replace_in_place_past_the_linear_search() {
+    for n in [7, 8, 9, 12, 20] {
+        let first = repeat(n, ", ", |i| format!("k{i}={i}"));
+        let again = repeat(n, ", ", |i| format!("k{i}=x{i}"));
+        let params = repeat(n, "", |i| format!(";p{}={i}", i % 5));
+        let input = format!("{first}, {again}, a=1{params}");
+        assert_eq!(ours(input.as_bytes()), oracle(input.as_bytes()), "{n} keys");
+        assert!(ours(input.as_bytes()).is_some_and(|c| c.contains("k0=x0")), "{n} keys");
+    }
+}
