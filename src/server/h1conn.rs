@@ -18,7 +18,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf as _, Bytes};
-use http_body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -26,6 +25,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::h2conn::Tracked;
 use super::signalled;
 use crate::body::ProxyBody;
 
@@ -63,7 +63,7 @@ where
     let service = service_fn(move |request| {
         let guard = counted.started();
         let response = handle(request);
-        async move { response.await.map(|r| r.map(|body| Counted { body, _guard: guard })) }
+        async move { response.await.map(|r| r.map(|body| Tracked::new(body, guard))) }
     });
     // Boxed: the parked connection's task keeps no room for it.
     let mut conn = Box::pin(h1.serve_connection(TokioIo::new(io), service).without_shutdown());
@@ -139,31 +139,6 @@ impl Drop for InFlight {
         if state.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
             state.idle_at.store(state.bytes_read.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-    }
-}
-
-/// A response body that keeps its request in flight until hyper has sent
-/// it (or dropped it).
-#[derive(Debug)]
-struct Counted {
-    body: ProxyBody,
-    _guard: InFlight,
-}
-
-impl Body for Counted {
-    type Data = Bytes;
-    type Error = <ProxyBody as Body>::Error;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 

@@ -184,21 +184,22 @@ impl Drop for StreamGuard {
     }
 }
 
-/// A response body that keeps its stream counted as open until hyper has
-/// sent it (or dropped it).
+/// A response body that holds `guard` (its stream or request counted as
+/// open) until hyper has sent it, or dropped it. HTTP/2's watchdog and
+/// HTTP/1's parking (`h1conn`) both count this way.
 #[derive(Debug)]
-pub(super) struct Tracked<B> {
+pub(super) struct Tracked<B, G> {
     body: B,
-    _guard: StreamGuard,
+    _guard: G,
 }
 
-impl<B> Tracked<B> {
-    pub fn new(body: B, guard: StreamGuard) -> Self {
+impl<B, G> Tracked<B, G> {
+    pub fn new(body: B, guard: G) -> Self {
         Self { body, _guard: guard }
     }
 }
 
-impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
+impl<B: Body<Data = Bytes> + Unpin, G: Unpin> Body for Tracked<B, G> {
     type Data = Bytes;
     type Error = B::Error;
 

@@ -161,7 +161,7 @@ impl Scheme for Compat {
     }
 
     fn unknown_key(&self) -> Secret {
-        Secret::new(vec![0; 32])
+        Secret::unknown()
     }
 
     fn replay_id(&self, credentials: &Credentials) -> Option<ReplayId> {

@@ -15,6 +15,12 @@ impl Secret {
         Self(Zeroizing::new(bytes))
     }
 
+    /// A key nobody holds: what a driver checks when a key id is unknown, so
+    /// the answer costs the same work as a wrong MAC.
+    pub fn unknown() -> Self {
+        Self::new(vec![0; 32])
+    }
+
     /// The key's bytes, for a MAC.
     pub fn expose(&self) -> &[u8] {
         &self.0

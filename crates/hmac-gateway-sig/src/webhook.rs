@@ -157,7 +157,7 @@ impl Scheme for Webhook {
     }
 
     fn unknown_key(&self) -> Secret {
-        Secret::new(vec![0; 32])
+        Secret::unknown()
     }
 
     fn replay_id(&self, delivery: &Delivery) -> Option<ReplayId> {

@@ -125,7 +125,7 @@ impl Scheme for SigV4 {
     }
 
     fn unknown_key(&self) -> Secret {
-        Secret::new(vec![0; 32])
+        Secret::unknown()
     }
 
     fn replay_id(&self, credentials: &Credentials) -> Option<ReplayId> {
