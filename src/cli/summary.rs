@@ -24,7 +24,7 @@ pub fn render(path: &Path, loaded: &Loaded) -> String {
     );
     let _ = writeln!(out, "listeners:");
     for l in &config.listeners {
-        let routes: Vec<&str> = l.routes.iter().map(|r| r.name.as_str()).collect();
+        let routes: Vec<&str> = l.routes.iter().map(|r| &*r.name).collect();
         let _ = writeln!(out, "  {:<12} {:<22} routes: {}", l.name, l.bind, routes.join(", "));
     }
     let _ = writeln!(out, "routes (first match wins):");

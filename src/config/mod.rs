@@ -81,7 +81,7 @@ impl Loaded {
 impl Config {
     /// The route named `name`, on whichever listener.
     pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
-        self.listeners.iter().flat_map(|l| &l.routes).find(|r| r.name == name)
+        self.listeners.iter().flat_map(|l| &l.routes).find(|r| &*r.name == name)
     }
 }
 
@@ -158,8 +158,8 @@ pub struct SecretSummary {
 /// What the gateway does with the requests one route matches.
 #[derive(Debug)]
 pub struct Route {
-    /// Unique among routes.
-    pub name: String,
+    /// Unique among routes. Shared: it labels every request's metrics.
+    pub name: Arc<str>,
     /// The name of the listener it serves.
     pub listener: String,
     /// Host to match, lowercase and without port; `None` matches any.

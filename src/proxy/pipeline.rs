@@ -30,7 +30,8 @@ pub(super) struct RequestCtx<'a> {
     pub started: Instant,
     /// For the log: the method, the path without its query, the declared length.
     pub method: Method,
-    pub path: String,
+    /// Kept whole: cloning shares the parsed bytes, copying the path would not.
+    pub uri: http::Uri,
     pub bytes_in: Option<u64>,
     /// Set by `route` once the request's shape suits the route.
     pub route: Option<&'a Route>,
@@ -52,7 +53,7 @@ impl<'a> RequestCtx<'a> {
             request_id,
             started: Instant::now(),
             method: request.method().clone(),
-            path: request.uri().path().to_owned(),
+            uri: request.uri().clone(),
             bytes_in: body::declared_length(request.headers()),
             route: None,
             identity: None,

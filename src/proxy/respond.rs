@@ -1,6 +1,8 @@
 //! The last two phases: `respond` turns the outcome into the client's answer
 //! and `log` records the request once (metrics and one access-log event).
 
+use std::sync::{Arc, LazyLock};
+
 use http::{HeaderValue, Response};
 
 use super::ProxyBody;
@@ -38,6 +40,9 @@ fn accept_signature<'a>(ctx: &RequestCtx<'a>) -> Option<&'a HeaderValue> {
     }
 }
 
+/// The route label of a request no route took.
+static NO_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+
 fn text(value: Option<&HeaderValue>) -> &str {
     value.and_then(|v| v.to_str().ok()).unwrap_or("")
 }
@@ -46,13 +51,14 @@ fn text(value: Option<&HeaderValue>) -> &str {
 /// it with RUST_LOG), carrying a rejection's code and reason; and the
 /// request's metrics. The path is logged without its query: values stay out.
 pub(super) fn log(metrics: &Metrics, ctx: &RequestCtx<'_>, response: &Response<ProxyBody>) {
-    let route = ctx.route.map_or("", |r| r.name.as_str());
+    let label: Arc<str> = ctx.route.map_or_else(|| Arc::clone(&NO_ROUTE), |r| Arc::clone(&r.name));
+    let route = &*label;
     let status = response.status().as_u16();
     let elapsed = ctx.started.elapsed();
-    metrics.requests.get_or_create(&RouteStatus { route: route.to_owned(), status }).inc();
-    metrics.request_seconds.get_or_create(&RouteLabel { route: route.to_owned() }).observe(elapsed.as_secs_f64());
+    metrics.requests.get_or_create(&RouteStatus { route: label.clone(), status }).inc();
+    metrics.request_seconds.get_or_create(&RouteLabel { route: label.clone() }).observe(elapsed.as_secs_f64());
     if let Some(rejection @ (Rejection::Auth(_) | Rejection::ConsumerNotAllowed)) = &ctx.rejection {
-        let labels = RouteReason { route: route.to_owned(), reason: rejection.code() };
+        let labels = RouteReason { route: label.clone(), reason: rejection.code() };
         metrics.auth_failures.get_or_create(&labels).inc();
     }
     let identity = ctx.identity.as_ref();
@@ -64,7 +70,7 @@ pub(super) fn log(metrics: &Metrics, ctx: &RequestCtx<'_>, response: &Response<P
         consumer = text(identity.map(|i| &i.consumer)),
         keyid = text(identity.map(|i| &i.keyid)),
         method = ctx.method.as_str(),
-        path = ctx.path.as_str(),
+        path = ctx.uri.path(),
         status,
         auth = ctx.rejection.as_ref().map_or("ok", Rejection::code),
         reason = ctx.rejection.as_ref().map(Rejection::log_reason).as_deref(),

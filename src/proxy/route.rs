@@ -41,13 +41,28 @@ pub fn target_for(route: &Route, path: &str, query: Option<&str>) -> Result<Path
         .map_err(|_| Rejection::BadRequest("the request target cannot be forwarded".into()))
 }
 
-/// The path a route sends upstream for a request `path`.
-fn path_for(route: &Route, path: &str) -> String {
-    let base = match &route.upstream {
+/// [`target_for`] a request's URI. When the route changes nothing (no base
+/// path, no prefix stripped), the request's own target is reused: its bytes
+/// are shared, not copied.
+pub fn target_of(route: &Route, uri: &http::Uri) -> Result<PathAndQuery, Rejection> {
+    let path = uri.path();
+    let stripped = route.strip_prefix.as_deref().is_some_and(|p| path.starts_with(p));
+    match uri.path_and_query() {
+        Some(target) if base_path(route).is_empty() && !stripped && path.starts_with('/') => Ok(target.clone()),
+        _ => target_for(route, path, uri.query()),
+    }
+}
+
+fn base_path(route: &Route) -> &str {
+    match &route.upstream {
         Upstream::Http(up) => up.base_path.as_str(),
         Upstream::Echo => "",
-    };
-    upstream_path(base, path, route.strip_prefix.as_deref())
+    }
+}
+
+/// The path a route sends upstream for a request `path`.
+fn path_for(route: &Route, path: &str) -> String {
+    upstream_path(base_path(route), path, route.strip_prefix.as_deref())
 }
 
 /// The path sent upstream: `strip_prefix` removed, `base` put in front.
@@ -81,5 +96,37 @@ mod tests {
         assert_eq!(upstream_path("", "/api/v1/x", Some("/api")), "/v1/x");
         assert_eq!(upstream_path("", "/api", Some("/api")), "/");
         assert_eq!(upstream_path("/b", "/api/", Some("/api/")), "/b/");
+    }
+
+    #[test]
+    fn a_target_is_reused_only_when_the_route_changes_nothing() {
+        let loaded = crate::config::Loaded::from_yaml(
+            r#"
+listeners: [{ name: in, bind: "127.0.0.1:0" }]
+secrets: { s: { value: "0123456789abcdef0123456789abcdef" } }
+consumers: [{ id: c, keys: [{ keyid: k, secret: s }] }]
+upstreams: { based: { url: "http://127.0.0.1:9/base/" } }
+routes:
+  - { name: plain, listener: in, match: { path_prefix: /p }, verify: { scheme: rfc9421, consumers: [c] }, upstream: "http://127.0.0.1:9" }
+  - { name: based, listener: in, match: { path_prefix: /b }, verify: { scheme: rfc9421, consumers: [c] }, upstream: based }
+  - { name: strip, listener: in, match: { path_prefix: /s }, strip_prefix: /s, verify: { scheme: rfc9421, consumers: [c] }, upstream: "http://127.0.0.1:9" }
+"#,
+            "t.yaml",
+            std::path::Path::new("."),
+        )
+        .expect("valid config");
+        let config = loaded.config;
+        let route = |name: &str| config.route(name).expect("route");
+        let cases = [
+            ("plain", "/p/x?a=1&b", "/p/x?a=1&b"),
+            ("plain", "http://h/p/x?q", "/p/x?q"),
+            ("based", "/b/x?q", "/base/b/x?q"),
+            ("strip", "/s/x?q", "/x?q"),
+            ("strip", "/s", "/"),
+        ];
+        for (name, uri, want) in cases {
+            let uri: http::Uri = uri.parse().expect("uri");
+            assert_eq!(target_of(route(name), &uri).expect("target"), want, "{name} {uri}");
+        }
     }
 }

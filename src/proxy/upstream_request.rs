@@ -31,7 +31,7 @@ pub(super) fn build_upstream_request(
     body: Bytes,
 ) -> Result<UpstreamRequest, Rejection> {
     let route = routed.route;
-    let target = route::target_for(route, parts.uri.path(), parts.uri.query())?;
+    let target = route::target_of(route, &parts.uri)?;
     match &route.action {
         Action::Verify(_) => verified_headers(ctx, routed, &mut parts.headers),
         Action::Sign(policy) => {

@@ -27,7 +27,7 @@ pub(super) async fn authenticate(
     parts: &Parts,
     incoming: Incoming,
 ) -> Result<Verified, Rejection> {
-    let request = Inbound { ctx, routed, parts };
+    let request = Inbound { ctx, routed, parts, replay: policy.replay };
     let keys = &ctx.generation.config.keys;
     match &policy.scheme {
         VerifyScheme::Rfc9421(rfc) => {
@@ -113,6 +113,8 @@ struct Inbound<'r, 'a> {
     ctx: &'r RequestCtx<'a>,
     routed: &'r Routed<'a>,
     parts: &'r Parts,
+    /// The route claims replay ids: only then is one built.
+    replay: bool,
 }
 
 impl<'r> Inbound<'r, '_> {
@@ -160,7 +162,7 @@ where
     };
     scheme.check_body(&view, &verified.credentials, &body)?;
     let caller = verified.owner;
-    let replay = scheme.replay_id(&verified.credentials).map(|r| ReplayKey {
+    let replay = request.replay.then(|| scheme.replay_id(&verified.credentials)).flatten().map(|r| ReplayKey {
         keyid: caller.replay_namespace().to_owned(),
         id: r.id,
         ttl: Duration::from_secs(r.ttl_secs),

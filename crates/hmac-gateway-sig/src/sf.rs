@@ -277,7 +277,8 @@ impl<'a> Parser<'a> {
     fn member_value(&mut self) -> Result<Member<'a>, SfError> {
         if self.peek() == Some(b'(') {
             self.pos += 1;
-            let mut items = Vec::new();
+            // A signature covers a handful of components: one allocation.
+            let mut items = Vec::with_capacity(8);
             loop {
                 self.skip_sp();
                 if self.peek() == Some(b')') {
@@ -309,6 +310,10 @@ impl<'a> Parser<'a> {
             count += 1;
             if count > Counted::Params.max() {
                 return Err(too_many(Counted::Params));
+            }
+            if params.is_empty() {
+                // A signature's parameters are about five: grow once, not twice.
+                params.reserve(8);
             }
             self.pos += 1;
             self.skip_sp();

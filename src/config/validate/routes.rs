@@ -19,7 +19,7 @@ pub(super) struct Env<'a> {
 pub(super) fn build(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, raw: &[RawRoute]) -> Vec<Route> {
     let mut out: Vec<Route> = Vec::new();
     for r in raw {
-        if out.iter().any(|o| o.name == r.name.value) {
+        if out.iter().any(|o| *o.name == *r.name.value) {
             ctx.on(&r.name, format!("duplicate route name `{}`", r.name.value));
             continue;
         }
@@ -71,7 +71,7 @@ fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &
         return None;
     }
     Some(Route {
-        name: r.name.value.clone(),
+        name: r.name.value.as_str().into(),
         listener: r.listener.value.clone(),
         host: r.matcher.host.as_ref().map(|h| h.value.to_ascii_lowercase()),
         path_prefix,

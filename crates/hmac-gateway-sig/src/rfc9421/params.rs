@@ -68,14 +68,29 @@ impl<'a> Candidate<'a> {
 /// [`caps::MAX_COMPONENTS`] components and [`caps::MAX_PARAMS`] parameters.
 pub fn parse_candidates<'a>(input: &'a [u8], signature: &'a [u8]) -> Result<Vec<Candidate<'a>>, AuthError> {
     let inputs = parse_dict(input, "Signature-Input")?;
-    // Keys are unique once parsed, so a map pairs labels in linear time.
-    let mut signatures: HashMap<&str, Member<'_>> = parse_dict(signature, "Signature")?.into_iter().collect();
+    let signatures = parse_dict(signature, "Signature")?;
+    // Keys are unique once parsed. A request carries one or two labels, so
+    // pairing them by search beats building a map; past a few, a map keeps
+    // the pairing linear however many labels the caps allow.
+    let mut by_label: Option<HashMap<&str, Member<'_>>> = None;
+    let mut signatures = signatures;
+    if signatures.len() > LINEAR_LABELS {
+        by_label = Some(std::mem::take(&mut signatures).into_iter().collect());
+    }
+    let mut take = |label: &str| match &mut by_label {
+        Some(map) => map.remove(label),
+        None => signatures.iter().position(|(k, _)| *k == label).map(|at| signatures.swap_remove(at).1),
+    };
     let candidates = inputs
         .into_iter()
-        .map(|(label, input)| Candidate { label, keyid: keyid_of(&input), signature: signatures.remove(label), input })
+        .map(|(label, input)| Candidate { label, keyid: keyid_of(&input), signature: take(label), input })
         .collect();
     Ok(candidates)
 }
+
+/// Up to this many labels (or components), duplicates and pairs are found
+/// by search rather than hashing.
+const LINEAR_LABELS: usize = 8;
 
 fn parse_dict<'a>(value: &'a [u8], header: &str) -> Result<sf::Dictionary<'a>, AuthError> {
     sf::parse_dictionary(value).map_err(|e| match e {
@@ -114,7 +129,7 @@ fn parse_member<'a>(member: &Member<'a>) -> Result<SignatureParams<'a>, String> 
         return Err("a Signature-Input member must be an inner list".into());
     };
     let mut components = Vec::with_capacity(items.len());
-    let mut seen = HashSet::with_capacity(items.len());
+    let mut seen = (items.len() > LINEAR_LABELS).then(|| HashSet::with_capacity(items.len()));
     for item in items {
         let Bare::String(id) = &item.bare else {
             return Err("component identifiers must be strings".into());
@@ -124,7 +139,11 @@ fn parse_member<'a>(member: &Member<'a>) -> Result<SignatureParams<'a>, String> 
         }
         let component = Component::parse(id)?;
         // Valid identifiers map one-to-one to components: comparing them suffices.
-        if !seen.insert(id.as_ref()) {
+        let repeated = match &mut seen {
+            Some(seen) => !seen.insert(id.as_ref()),
+            None => components.contains(&component),
+        };
+        if repeated {
             return Err(format!("component {id:?} is listed twice"));
         }
         components.push(component);
@@ -317,18 +336,26 @@ mod tests {
     #[test]
     fn labels_pair_up_in_any_order_and_repeats_are_found() {
         use base64::Engine as _;
-        let input = list(64, ", ", |i| format!("s{i}=(\"@method\")"));
         let b64 = |i: usize| base64::engine::general_purpose::STANDARD.encode([u8::try_from(i).expect("small")]);
-        let sig = list(64, ", ", |i| format!("s{}=:{}:", 63 - i, b64(63 - i)));
-        let all = parse_candidates(input.as_bytes(), sig.as_bytes()).expect("parses");
-        for (i, c) in all.iter().enumerate() {
-            assert_eq!(c.label, format!("s{i}"));
-            assert_eq!(c.parse().expect("valid").1, [u8::try_from(i).expect("small")]);
+        // Both sides of LINEAR_LABELS: searched below it, hashed above.
+        for n in [2, LINEAR_LABELS, LINEAR_LABELS + 1, 64] {
+            let input = list(n, ", ", |i| format!("s{i}=(\"@method\")"));
+            let sig = list(n, ", ", |i| format!("s{}=:{}:", n - 1 - i, b64(n - 1 - i)));
+            let all = parse_candidates(input.as_bytes(), sig.as_bytes()).expect("parses");
+            assert_eq!(all.len(), n);
+            for (i, c) in all.iter().enumerate() {
+                assert_eq!(c.label, format!("s{i}"));
+                assert_eq!(c.parse().expect("valid").1, [u8::try_from(i).expect("small")], "{n} labels");
+            }
+            // A label without its signature is named as such.
+            let short = list(n - 1, ", ", |i| format!("s{i}=:{}:", b64(i)));
+            let all = parse_candidates(input.as_bytes(), short.as_bytes()).expect("parses");
+            assert!(all[n - 1].parse().expect_err("unpaired").contains("no Signature member"));
+            // A repeated component is found however long the list.
+            let repeated = format!("s=({} \"x-0\")", list(n - 1, " ", |i| format!("\"x-{i}\"")));
+            let err = only(&repeated, "s=:AA==:").parse().expect_err("repeat");
+            assert!(err.contains("\"x-0\" is listed twice"), "{err}");
         }
-        // A repeat far down the list is still found.
-        let repeated = format!("s=({} \"x-0\")", list(63, " ", |i| format!("\"x-{i}\"")));
-        let err = only(&repeated, "s=:AA==:").parse().expect_err("repeat");
-        assert!(err.contains("\"x-0\" is listed twice"), "{err}");
     }
 
     #[test]

@@ -134,9 +134,15 @@ impl Scheme for Rules<'_> {
 /// The signature to check: the first whose key is known and allowed here,
 /// else the first whose key is known, else the first.
 fn choose<'c, 'a>(candidates: &'c [Candidate<'a>], rank: &dyn Fn(&str) -> Option<bool>) -> Option<&'c Candidate<'a>> {
-    let ranks: Vec<Option<bool>> = candidates.iter().map(|c| c.keyid.as_deref().and_then(rank)).collect();
-    let at = ranks.iter().position(|r| *r == Some(true)).or_else(|| ranks.iter().position(Option::is_some));
-    candidates.get(at.unwrap_or(0))
+    let mut known = None;
+    for (at, candidate) in candidates.iter().enumerate() {
+        match candidate.keyid.as_deref().and_then(rank) {
+            Some(true) => return Some(candidate),
+            Some(false) => known = known.or(Some(at)),
+            None => {}
+        }
+    }
+    candidates.get(known.unwrap_or(0))
 }
 
 impl Rules<'_> {
