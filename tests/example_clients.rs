@@ -45,7 +45,7 @@ const PYTHON: Client = Client {
 const NODE: Client = Client {
     program: "node",
     script: "examples/clients/js/sign_request.mjs",
-    probe: &["-e", "if (!globalThis.crypto?.subtle || !globalThis.fetch) process.exit(1)"],
+    probe: &["-e", "if (!globalThis.fetch || !require('node:crypto').webcrypto?.subtle) process.exit(1)"],
     install_hint: "Node 18 or later",
 };
 

@@ -7,6 +7,8 @@
 // The key id and secret are the demo's (gateway.yaml); set HMAC_KEYID and HMAC_SECRET_B64 (base64) for your own.
 // Prints the status and the body; exits 1 unless it is 2xx.
 
+import { webcrypto as crypto } from "node:crypto"; // a global only from Node 19
+
 const DEMO_SECRET = "QR3Nb/EMvE/G2vE6gfji+V8fkItRAduDBA5yKS2FcikmSOFt6ssWUZhjhURsg/rsUy+uPq5V+cVjEqjqAzbIiw==";
 const [url = "http://127.0.0.1:8080/_functions/siteStats", body] = process.argv.slice(2);
 const keyid = process.env.HMAC_KEYID ?? "consumer-site-1";
