@@ -12,9 +12,12 @@ use std::process::Command;
 /// The demo config, every listener on an ephemeral port.
 fn demo_on_ephemeral_ports() -> String {
     let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.yaml")).unwrap();
-    ["bind: \"127.0.0.1:8080\"", "bind:  \"127.0.0.1:8081\"", "bind: \"127.0.0.1:9901\""]
+    let moved = ["\"127.0.0.1:8080\"", "\"127.0.0.1:8081\"", "\"127.0.0.1:9901\""]
         .iter()
-        .fold(demo, |text, bind| text.replace(bind, "bind: \"127.0.0.1:0\""))
+        .fold(demo, |text, bind| text.replace(bind, "\"127.0.0.1:0\""));
+    // All three, or a test would take the demo's fixed ports.
+    assert_eq!(moved.matches("\"127.0.0.1:0\"").count(), 3);
+    moved
 }
 
 fn run_example(args: &[&str]) -> String {

@@ -17,9 +17,15 @@ pub struct Binary {
 /// Starts `hmac-gateway run --log-format json --config CONFIG` and waits
 /// (10 s at most) for its `listening` event.
 pub async fn spawn(config: &Path) -> Binary {
+    spawn_with_env(config, &[]).await
+}
+
+/// As [`spawn`], with these environment variables set (e.g. `env:` secrets).
+pub async fn spawn_with_env(config: &Path, vars: &[(&str, &str)]) -> Binary {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hmac-gateway"))
         .args(["run", "--log-format", "json", "--config"])
         .arg(config)
+        .envs(vars.iter().copied())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
