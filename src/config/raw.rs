@@ -11,12 +11,14 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 mod auth;
 mod keys;
 mod schema;
+mod scheme_name;
 mod spanned;
 pub use auth::{
-    RawSign, RawVerify, ReplayFields, SchemeName, SignFields, SignRfc9421, SignSigV4, SignWebhook, VerifyCompat,
-    VerifyFields, VerifyRfc9421, VerifySigV4, VerifyTimedWebhook, VerifyUntimedWebhook,
+    RawSign, RawVerify, ReplayFields, SignFields, SignRfc9421, SignSigV4, SignWebhook, VerifyCompat, VerifyFields,
+    VerifyRfc9421, VerifySigV4, VerifyTimedWebhook, VerifyUntimedWebhook,
 };
 pub use schema::gateway_schema;
+pub use scheme_name::SchemeName;
 pub use spanned::Spanned;
 
 /// hmac-gateway's config file (`gateway.yaml`): listeners, secrets, consumers,

@@ -11,10 +11,10 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::{Value, json};
 
 use super::auth::{
-    RawSign, RawVerify, SchemeName, SignRfc9421, SignSigV4, SignWebhook, VerifyCompat, VerifyRfc9421, VerifySigV4,
+    RawSign, RawVerify, SignRfc9421, SignSigV4, SignWebhook, VerifyCompat, VerifyRfc9421, VerifySigV4,
     VerifyTimedWebhook, VerifyUntimedWebhook,
 };
-use super::{DurationSpec, NamedMap, RawConfig};
+use super::{DurationSpec, NamedMap, RawConfig, SchemeName};
 
 /// The schema as pretty-printed JSON (draft-07, which both the
 /// yaml-language-server and Python `jsonschema` handle fully), ending in a newline.
