@@ -115,7 +115,7 @@ impl JsonSchema for RawVerify {
             branch::<VerifyTimedWebhook>(generator, timed),
             branch::<VerifyUntimedWebhook>(generator, untimed),
         ];
-        by_scheme("Verifies incoming requests", branches)
+        by_scheme("Verifies incoming requests", |_| true, branches)
     }
 }
 
@@ -130,29 +130,38 @@ impl JsonSchema for RawSign {
             branch::<SignSigV4>(generator, |s| s == SchemeName::AwsSigV4),
             branch::<SignWebhook>(generator, |s| matches!(s, SchemeName::Webhook(_))),
         ];
-        by_scheme("Signs outgoing requests", branches)
+        by_scheme("Signs outgoing requests", SchemeName::signs, branches)
     }
 }
 
 /// `verify:` or `sign:`: one branch per scheme struct, told apart by `scheme`.
-fn by_scheme(what: &str, branches: Vec<Value>) -> Schema {
+/// Every name the section takes is listed once more outside the branches, so
+/// that editors complete them all and name them all for an unknown one.
+fn by_scheme(what: &str, takes: impl Fn(SchemeName) -> bool, branches: Vec<Value>) -> Schema {
     json_schema!({
         "type": "object",
         "description": format!("{what}. `scheme` comes first and decides which keys may follow."),
+        "properties": { "scheme": scheme_property(&names(takes)) },
         "required": ["scheme"],
         "oneOf": branches,
     })
 }
 
+/// The scheme names (from [`SchemeName::ALL`]) that `takes` picks.
+fn names(takes: impl Fn(SchemeName) -> bool) -> Vec<&'static str> {
+    SchemeName::ALL.into_iter().filter(|s| takes(*s)).map(SchemeName::name).collect()
+}
+
+fn scheme_property(names: &[&str]) -> Value {
+    json!({ "description": "The signature scheme; must be the first key of the section.", "enum": names })
+}
+
 /// The schema of scheme struct `T` with `scheme:` added, naming the schemes
-/// (from [`SchemeName::ALL`]) whose keys `T` holds.
+/// whose keys `T` holds.
 fn branch<T: JsonSchema>(generator: &mut SchemaGenerator, takes: impl Fn(SchemeName) -> bool) -> Value {
-    let names: Vec<&str> = SchemeName::ALL.into_iter().filter(|s| takes(*s)).map(SchemeName::name).collect();
+    let names = names(takes);
     let mut schema = T::json_schema(generator).to_value();
-    let scheme = json!({
-        "description": "The signature scheme; must be the first key of the section.",
-        "enum": names,
-    });
+    let scheme = scheme_property(&names);
     if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
         properties.insert("scheme".into(), scheme);
     }
