@@ -117,3 +117,59 @@ fn python_jsonschema_fails_each_broken_config_at_the_broken_key() {
         assert!(output.contains(&format!(": {pointer}: ")) && output.contains(message), "{expect}: {output}");
     }
 }
+
+/// The yaml-language-server, the one VS Code's YAML extension runs (npm,
+/// `tests/peers`), through `tests/peers/yaml_ls_peer.py`.
+fn language_server(args: &[String]) -> serde_json::Value {
+    let peer = Path::new(ROOT).join("tests/peers/yaml_ls_peer.py");
+    let out = Command::new("python3").arg(peer).args(args).current_dir(ROOT).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `path:line:col` (1-based) of the first `needle` in the demo config.
+fn in_demo(needle: &str, offset: usize) -> String {
+    let demo = std::fs::read_to_string(Path::new(ROOT).join("gateway.yaml")).unwrap();
+    let (row, line) = demo.lines().enumerate().find(|(_, l)| l.contains(needle)).unwrap();
+    format!("gateway.yaml:{}:{}", row + 1, line.find(needle).unwrap() + offset + 1)
+}
+
+#[test]
+fn an_editor_checks_completes_and_explains_configs_through_the_modeline() {
+    let server = Path::new(ROOT).join("tests/peers/node_modules/.bin/yaml-language-server");
+    if !common::peer_installed(server.exists(), "npm ci --prefix tests/peers") {
+        return;
+    }
+    // The fixtures carry no modeline: copies name the schema by absolute path.
+    let dir = std::env::temp_dir().join(format!("hmacgw-schema-ls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = Path::new(ROOT).join("schema/gateway.schema.json");
+    let mut args = vec!["--hover".to_owned(), in_demo("max_age:", 1), "--complete".to_owned(), in_demo("rfc9421", 0)];
+    args.push("gateway.yaml".into());
+    for path in fixtures("broken-").into_iter().chain(fixtures("valid-")) {
+        let copy = dir.join(path.file_name().unwrap());
+        let body = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&copy, format!("# yaml-language-server: $schema={}\n{body}", schema.display())).unwrap();
+        args.push(copy.display().to_string());
+    }
+    let report = language_server(&args);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (file, diagnostics) in report["files"].as_object().unwrap() {
+        let diagnostics = diagnostics.as_array().unwrap();
+        if file.contains("broken-") {
+            assert!(!diagnostics.is_empty(), "{file}: the editor shows no problem");
+        } else {
+            assert!(diagnostics.is_empty(), "{file}: {diagnostics:?}");
+        }
+    }
+    // The shipped demo's relative modeline finds the schema: hover shows the field's doc comment.
+    let hover = report["hover"].as_str().unwrap();
+    assert!(
+        hover.contains("How old the signature's `created` may be") && hover.contains("gateway.schema.json"),
+        "{hover}"
+    );
+    let completion = report["completion"].to_string();
+    for scheme in ["rfc9421", "aws-sigv4", "kong", "github", "standard-webhooks"] {
+        assert!(completion.contains(&format!("\"{scheme}\"")), "{scheme} not offered: {completion}");
+    }
+}
