@@ -19,7 +19,8 @@ Which YAML is checked, by glob, so files added later are covered:
   section alone is checked as it stands). Other blocks are fragments (a single
   route, say) and are listed as skipped.
 
-Self-test: every `tests/fixtures/schema/broken-*.yaml` must fail, with each
+Self-test: every `tests/fixtures/schema/broken-*.yaml` (a config) and
+`carrier-broken-*.yaml` (a manifest embedding one) must fail, with each
 `# expect: /json/pointer substring` line it carries matched by an error, and
 every `tests/fixtures/schema/valid-*.yaml` must pass.
 
@@ -222,7 +223,7 @@ def self_test(validator):
     """Problems with the self-test: a broken fixture that passes, an
     expectation no error matched, or a valid fixture that fails."""
     failures = []
-    broken = sorted(FIXTURES.glob("broken-*.yaml"))
+    broken = sorted(FIXTURES.glob("broken-*.yaml")) + sorted(FIXTURES.glob("carrier-broken-*.yaml"))
     valid = sorted(FIXTURES.glob("valid-*.yaml"))
     if not broken or not valid:
         return [f"{FIXTURES.relative_to(ROOT)}: no broken-*.yaml or valid-*.yaml fixtures"]

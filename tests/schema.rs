@@ -106,7 +106,8 @@ fn python_jsonschema_fails_each_broken_config_at_the_broken_key() {
     if !python_validator_available() {
         return;
     }
-    for path in fixtures("broken-") {
+    // carrier-broken-*: a Kubernetes manifest whose embedded gateway.yaml is broken.
+    for path in fixtures("broken-").into_iter().chain(fixtures("carrier-broken-")) {
         let out = validator(&[&path]);
         let output = text(&out);
         assert_eq!(out.status.code(), Some(1), "{}: {output}", path.display());
