@@ -1,4 +1,4 @@
-//! Command line: `run`, `check`, `keygen`, `sign`. The edge of the program,
+//! Command line: `run`, `check`, `keygen`, `sign`, `schema`. The edge of the program,
 //! so errors here are `anyhow`.
 
 use std::path::{Path, PathBuf};
@@ -42,6 +42,8 @@ enum Command {
     },
     /// Print the headers a sign route would add to a request.
     Sign(sign::SignArgs),
+    /// Print the JSON Schema of the config file, for editors and CI.
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -50,7 +52,7 @@ enum LogFormat {
     Json,
 }
 
-/// Runs the command line (`run`, `check`, `keygen`, `sign`) and returns the
+/// Runs the command line (`run`, `check`, `keygen`, `sign`, `schema`) and returns the
 /// exit code: failure after printing the error to stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -59,6 +61,10 @@ pub fn main() -> ExitCode {
         Command::Check { config } => return check(&config),
         Command::Keygen { bytes } => keygen(bytes),
         Command::Sign(args) => sign::run(&args),
+        Command::Schema => {
+            print!("{}", crate::config::raw::gateway_schema());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

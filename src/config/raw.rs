@@ -4,243 +4,262 @@
 use std::fmt;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-pub use serde_saphyr::Spanned;
 
 mod auth;
 mod keys;
+mod schema;
+mod scheme_name;
+mod spanned;
 pub use auth::{
-    RawSign, RawVerify, ReplayFields, SchemeName, SignFields, SignRfc9421, SignSigV4, SignWebhook, VerifyCompat,
-    VerifyFields, VerifyRfc9421, VerifySigV4, VerifyTimedWebhook, VerifyUntimedWebhook,
+    RawSign, RawVerify, ReplayFields, SignFields, SignRfc9421, SignSigV4, SignWebhook, VerifyCompat, VerifyFields,
+    VerifyRfc9421, VerifySigV4, VerifyTimedWebhook, VerifyUntimedWebhook,
 };
+pub use schema::gateway_schema;
+pub use scheme_name::SchemeName;
+pub use spanned::Spanned;
 
-/// `gateway.yaml` as written: every top-level key.
-#[derive(Debug, Deserialize)]
+/// hmac-gateway's config file (`gateway.yaml`): listeners, secrets, consumers,
+/// upstreams and routes, and the settings that apply to all of them.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    /// `listeners:`: at least one.
+    /// Addresses the gateway accepts connections on (at least one); routes name them.
     #[serde(default)]
     pub listeners: Vec<RawListener>,
-    /// `secrets:`: named key material, referenced by name elsewhere.
+    /// Key material by name: each from exactly one of `env`, `file` or `value`.
+    /// Consumers, routes and `replay.url_secret` refer to these names.
     #[serde(default)]
     pub secrets: NamedMap<RawSecret>,
-    /// `consumers:`: the callers of verify routes.
+    /// The callers of verify routes, each with the keyids it signs with.
     #[serde(default)]
     pub consumers: Vec<RawConsumer>,
-    /// `upstreams:`: named upstreams (a route may also give a URL).
+    /// Upstreams by name, for `routes[].upstream` (a route may also give a URL or `echo`).
     #[serde(default)]
     pub upstreams: NamedMap<RawUpstream>,
-    /// `routes:`, matched in file order.
+    /// What to do with requests: the first route of a listener that matches wins.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
-    /// `replay:`: the replay store (default: in memory).
+    /// Where claimed signatures are remembered to refuse replays (default: in memory).
     pub replay: Option<RawReplay>,
-    /// `limits:`.
+    /// Request size and connection limits.
     pub limits: Option<RawLimits>,
-    /// `timeouts:`.
+    /// Timeouts of clients, upstreams and shutdown.
     pub timeouts: Option<RawTimeouts>,
-    /// `workers:` threads, 1 to 1024 (default: one per core).
+    /// Worker threads, 1 to 1024 (default: one per CPU).
     pub workers: Option<Spanned<u64>>,
-    /// `admin:`: the `/healthz`, `/readyz` and `/metrics` listener.
+    /// A separate listener for `/healthz`, `/readyz` and `/metrics` (default: none).
     pub admin: Option<RawAdmin>,
-    /// CIDRs whose X-Forwarded-* headers are trusted and extended.
+    /// CIDRs (`10.0.0.0/8`, `::1/128`) whose `X-Forwarded-*` headers are kept and extended;
+    /// from anyone else they are replaced.
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
 }
 
-/// One entry of `listeners:`.
-#[derive(Debug, Deserialize)]
+/// A listener: an address to accept connections on.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawListener {
     /// Unique name routes refer to.
     pub name: Spanned<String>,
-    /// `IP:port` to listen on.
+    /// `IP:port` to listen on (port 0 picks a free port).
     pub bind: Spanned<String>,
-    /// TLS termination; plain HTTP when absent.
+    /// Terminate TLS here; without it the listener speaks cleartext HTTP/1.1 and h2c.
     pub tls: Option<RawListenerTls>,
 }
 
-/// `listeners[].tls`.
-#[derive(Debug, Deserialize)]
+/// TLS for a listener. Paths are relative to the config file and re-read on reload.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawListenerTls {
-    /// PEM certificate chain, leaf first.
+    /// Path of the PEM certificate chain, leaf first.
     pub cert: Spanned<String>,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    /// Path of the PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key: Spanned<String>,
-    /// PEM CA bundle: when set, clients must present a certificate it issued.
+    /// Path of a PEM CA bundle: when set, clients must present a certificate it issued (mTLS).
     pub client_ca: Option<Spanned<String>>,
 }
 
-/// `admin:`.
-#[derive(Debug, Deserialize)]
+/// The admin listener (keep it on loopback or a private network).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
-    /// `IP:port` to serve on.
+    /// `IP:port` to serve `/healthz`, `/readyz` and `/metrics` on.
     pub bind: Spanned<String>,
 }
 
-/// One entry of `secrets:`: exactly one of `value`, `env` or `file`.
-#[derive(Debug, Deserialize)]
+/// A secret: exactly one of `env`, `file` or `value`. Decoded, it must be at
+/// least 32 bytes (`hmac-gateway keygen` makes 64).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecret {
-    /// The secret inline in the file (demos only: it is warned about).
+    /// The secret itself, inline: for demos only (the gateway warns).
     pub value: Option<Spanned<String>>,
-    /// Name of an environment variable holding it.
+    /// Name of the environment variable holding the secret.
     pub env: Option<Spanned<String>>,
-    /// Path of a file holding it (trailing newlines dropped), relative to the config.
+    /// Path of a file holding the secret, relative to the config file; trailing newlines are dropped.
     pub file: Option<Spanned<String>>,
-    /// `utf8` (default), `base64` or `hex`.
+    /// How the secret is written: `utf8` (default), `base64` (standard or URL-safe) or `hex`.
+    #[schemars(extend("enum" = ["utf8", "base64", "hex"]))]
     pub encoding: Option<Spanned<String>>,
 }
 
-/// One entry of `consumers:`.
-#[derive(Debug, Deserialize)]
+/// A consumer: a caller of verify routes.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConsumer {
-    /// Unique id, sent upstream as `X-Consumer-ID`.
+    /// Unique consumer id, sent upstream as `X-Consumer-ID`; verify routes list it in `consumers`.
     pub id: Spanned<String>,
-    /// Its keys (at least one).
+    /// The consumer's keys (at least one).
     pub keys: Vec<RawKey>,
 }
 
-/// One key of a consumer: exactly one of `secret` or `secrets`.
-#[derive(Debug, Deserialize)]
+/// A consumer's key: a keyid and exactly one of `secret` or `secrets`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawKey {
-    /// Key id, unique across consumers.
+    /// The keyid the consumer signs with (RFC 9421 `keyid`, AWS access key id, Kong `username`,
+    /// APISIX `keyId`); unique across consumers, sent upstream as `X-Credential-Identifier`.
     pub keyid: Spanned<String>,
-    /// Name of the key's secret.
+    /// Name of the key's secret (under `secrets:`).
     pub secret: Option<Spanned<String>>,
-    /// Several secrets under one keyid: any verifies (rotation overlap).
+    /// Instead of `secret`: several secret names under one keyid, any of which verifies (rotation).
     pub secrets: Option<Vec<Spanned<String>>>,
 }
 
-/// One entry of `upstreams:`.
-#[derive(Debug, Deserialize)]
+/// An upstream the gateway forwards to.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     /// `http(s)://host[:port][/base]`, without user info or query.
     pub url: Spanned<String>,
-    /// PEM file of CA certificates trusted instead of the webpki roots.
+    /// Path of a PEM CA bundle trusted instead of the built-in webpki roots.
     pub ca: Option<Spanned<String>>,
 }
 
-/// One entry of `routes:`.
-#[derive(Debug, Deserialize)]
+/// A route: which requests it takes, `verify` or `sign`, and where they go.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
-    /// Unique name.
+    /// Unique route name (in logs and metrics).
     pub name: Spanned<String>,
-    /// Name of the listener it serves.
+    /// Name of the listener whose requests this route takes.
     pub listener: Spanned<String>,
-    /// `match:`: which requests it takes (default: every request).
+    /// Which requests the route takes (default: every request on its listener).
     #[serde(rename = "match", default)]
     pub matcher: RawMatch,
-    /// Verify incoming signatures; exactly one of `verify` and `sign`.
+    /// Host role: verify each request's signature before forwarding it. A route has
+    /// exactly one of `verify` and `sign`.
     pub verify: Option<RawVerify>,
-    /// Sign outgoing requests; exactly one of `verify` and `sign`.
+    /// Consumer role: sign each request on its way upstream. A route has exactly one
+    /// of `verify` and `sign`.
     pub sign: Option<RawSign>,
-    /// `echo`, a name under `upstreams:`, or an `http(s)://` URL.
+    /// `echo` (answers with what it received), a name under `upstreams:`, or an
+    /// `http(s)://host[:port][/base]` URL.
     pub upstream: Spanned<String>,
-    /// Removed from the path before forwarding; a prefix of `match.path_prefix`.
+    /// Removed from the path before forwarding; must be a prefix of `match.path_prefix`.
     pub strip_prefix: Option<Spanned<String>>,
-    /// Send the client's `Host` upstream (default `false`).
+    /// Forward the client's `Host` instead of the upstream's (default `false`).
     pub preserve_host: Option<bool>,
-    /// `strict` (default) or `raw`.
+    /// `strict` (default) refuses paths an upstream could read differently; `raw` forwards any signed path.
+    #[schemars(extend("enum" = ["strict", "raw"]))]
     pub path_policy: Option<Spanned<String>>,
-    /// Per-route timeout overrides.
+    /// This route's own `body_read`, `body_idle` and `upstream_response` timeouts.
     pub timeouts: Option<RawRouteTimeouts>,
-    /// Allow WebSocket upgrades (default `false`).
+    /// Allow `Upgrade: websocket`: verified, then tunnelled once the upstream answers 101 (default `false`).
     pub websocket: Option<bool>,
-    /// Body limit (default `limits.max_body_bytes`).
+    /// This route's request body limit in bytes (default `limits.max_body_bytes`).
     pub max_body_bytes: Option<u64>,
 }
 
-/// `routes[].match`.
-#[derive(Debug, Default, Deserialize)]
+/// Which requests a route takes; every condition given must hold.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMatch {
-    /// Host, matched case-insensitively without the port.
+    /// Exact host, without the port, compared case-insensitively (default: any).
     pub host: Option<Spanned<String>>,
-    /// Path prefix (default `/`).
+    /// Raw path prefix (default `/`): `/api/` does not match `/apix`; `/api` does.
     pub path_prefix: Option<Spanned<String>>,
-    /// Methods (default: any).
+    /// Methods, such as `[GET, POST]` (default: any).
     pub methods: Option<Vec<Spanned<String>>>,
 }
 
-/// `replay:`.
-#[derive(Debug, Deserialize)]
+/// The replay store: `memory` for one process, `redis` shared by replicas.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawReplay {
-    /// `memory` or `redis`.
+    /// `memory` (one process) or `redis` (shared by several replicas).
+    #[schemars(extend("enum" = ["memory", "redis"]))]
     pub store: Spanned<String>,
-    /// Memory store entries (default 1 000 000).
+    /// `memory` only: live entries the store holds; when full, new signed requests get 503 (default 1000000).
     pub capacity: Option<Spanned<u64>>,
-    /// `redis://[user:password@]host:port[/db]`; may also come from a secret.
+    /// `redis` only: `redis://[user:password@]host:port[/db]`.
     pub url: Option<Spanned<String>>,
-    /// Name of a secret holding the Redis URL, instead of `url`.
+    /// `redis` only: name of a secret holding the Redis URL, instead of `url` (for a URL with a password).
     pub url_secret: Option<Spanned<String>>,
-    /// Redis key prefix (default `hmacgw:`).
+    /// `redis` only: prefix of the keys the gateway writes (default `hmacgw:`).
     pub key_prefix: Option<String>,
-    /// When Redis fails: `reject` (default) or `allow`.
+    /// `redis` only: while Redis is unreachable, `reject` signed requests with 503 (default) or `allow` them
+    /// without replay protection.
+    #[schemars(extend("enum" = ["reject", "allow"]))]
     pub on_error: Option<Spanned<String>>,
-    /// Redis command timeout (default 250 ms).
+    /// `redis` only: timeout of each Redis command (default `250ms`).
     pub timeout: Option<Spanned<DurationSpec>>,
 }
 
-/// `limits:`.
-#[derive(Debug, Deserialize)]
+/// Request size and connection limits.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
-    /// Body bytes per request (default 1 MiB).
+    /// Request body limit in bytes: 413 beyond it (default 1 MiB).
     pub max_body_bytes: Option<u64>,
-    /// Header bytes per request, 1024 to 1 MiB (default 32 KiB).
+    /// Total bytes of header names and values, 1024 to 1 MiB: 431 beyond it (default 32 KiB).
     pub max_header_bytes: Option<Spanned<u64>>,
-    /// Header fields per request, 1 to 1000 (default 100).
+    /// Header fields per request, 1 to 1000: 431 beyond it (default 100).
     pub max_headers: Option<Spanned<u64>>,
-    /// Request-target bytes, 256 to 64 KiB (default 8 KiB).
+    /// Request-target bytes, 256 to 64 KiB: 414 beyond it (default 8 KiB).
     pub max_uri_bytes: Option<Spanned<u64>>,
-    /// Open client connections per listener (default 10 000).
+    /// Open client connections per listener; more wait in the kernel backlog (default 10000).
     pub max_connections: Option<Spanned<u64>>,
 }
 
-/// `timeouts:`; defaults in [`crate::config::defaults::TIMEOUTS`].
-#[derive(Debug, Deserialize)]
+/// Timeouts, each a duration such as `10s`; unset ones keep their defaults.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTimeouts {
-    /// Request headers (default 10 s).
+    /// To receive a request's headers; also how long a new or keep-alive connection may stay silent (default `10s`).
     pub header_read: Option<Spanned<DurationSpec>>,
-    /// A whole body (default 60 s).
+    /// To receive a whole request body: 408 beyond it (default `60s`).
     pub body_read: Option<Spanned<DurationSpec>>,
-    /// Between pieces of a body (default 10 s).
+    /// Between two pieces of a request body: 408 beyond it (default `10s`).
     pub body_idle: Option<Spanned<DurationSpec>>,
-    /// TLS handshake (default 10 s).
+    /// For a TLS listener's handshake (default `10s`).
     pub tls_handshake: Option<Spanned<DurationSpec>>,
-    /// Connecting to an upstream (default 2 s).
+    /// To connect to an upstream: 504 beyond it (default `2s`).
     pub upstream_connect: Option<Spanned<DurationSpec>>,
-    /// Upstream response headers (default 15 s).
+    /// For an upstream's response headers: 504 beyond it (default `15s`).
     pub upstream_response: Option<Spanned<DurationSpec>>,
-    /// Shutdown drain (default 30 s).
+    /// For in-flight requests to finish after SIGTERM (default `30s`).
     pub shutdown_grace: Option<Spanned<DurationSpec>>,
-    /// Idle HTTP/2 connection (default 60 s).
+    /// An HTTP/2 connection with no open stream is closed after this (default `60s`).
     pub h2_idle: Option<Spanned<DurationSpec>>,
-    /// HTTP/2 ping interval (default 20 s).
+    /// A silent HTTP/2 connection is sent a PING this often (default `20s`).
     pub h2_keepalive_interval: Option<Spanned<DurationSpec>>,
-    /// HTTP/2 ping answer (default 20 s).
+    /// An HTTP/2 connection whose PING goes unanswered this long is closed (default `20s`).
     pub h2_keepalive_timeout: Option<Spanned<DurationSpec>>,
 }
 
-/// Per-route overrides of the global timeouts.
-#[derive(Debug, Deserialize)]
+/// A route's own timeouts, overriding the global `timeouts:`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRouteTimeouts {
-    /// Overrides `timeouts.body_read`.
+    /// To receive a whole request body (default `timeouts.body_read`).
     pub body_read: Option<Spanned<DurationSpec>>,
-    /// Overrides `timeouts.body_idle`.
+    /// Between two pieces of a request body (default `timeouts.body_idle`).
     pub body_idle: Option<Spanned<DurationSpec>>,
-    /// Overrides `timeouts.upstream_response`.
+    /// For the upstream's response headers (default `timeouts.upstream_response`).
     pub upstream_response: Option<Spanned<DurationSpec>>,
 }
 

@@ -6,70 +6,16 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::keys::read;
 use serde_saphyr::Location;
 
-use super::{DurationSpec, Spanned};
+use super::{DurationSpec, SchemeName, Spanned};
 use crate::scheme::compat::Dialect;
 use crate::scheme::webhook::Provider;
-
-/// A scheme's name in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SchemeName {
-    /// `rfc9421`.
-    Rfc9421,
-    /// `aws-sigv4`.
-    AwsSigV4,
-    /// `kong` or `apisix`.
-    Compat(Dialect),
-    /// A webhook provider, by its name.
-    Webhook(Provider),
-}
-
-impl SchemeName {
-    /// Every scheme, in the order messages list them.
-    pub const ALL: [Self; 9] = [
-        Self::Rfc9421,
-        Self::AwsSigV4,
-        Self::Compat(Dialect::Kong),
-        Self::Compat(Dialect::Apisix),
-        Self::Webhook(Provider::Github),
-        Self::Webhook(Provider::Stripe),
-        Self::Webhook(Provider::Slack),
-        Self::Webhook(Provider::StandardWebhooks),
-        Self::Webhook(Provider::Shopify),
-    ];
-
-    /// The name written after `scheme:`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Rfc9421 => "rfc9421",
-            Self::AwsSigV4 => "aws-sigv4",
-            Self::Compat(Dialect::Kong) => "kong",
-            Self::Compat(Dialect::Apisix) => "apisix",
-            Self::Webhook(p) => p.name(),
-        }
-    }
-
-    /// The scheme called `name`, if any.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
-    }
-
-    /// Whether the gateway can sign in this scheme (Kong and APISIX only verify).
-    pub fn signs(self) -> bool {
-        !matches!(self, Self::Compat(_))
-    }
-
-    /// The names a list in a message shows.
-    pub fn names(sign: bool) -> String {
-        let names: Vec<&str> = Self::ALL.iter().filter(|s| !sign || s.signs()).map(|s| s.name()).collect();
-        names.join(", ")
-    }
-}
 
 /// Old key names, with what replaced them: reported as config errors.
 const WINDOW_RENAMED: &str = "was renamed: use `max_age` (how old a signature may be) \
@@ -137,73 +83,84 @@ macro_rules! replay_fields {
 }
 replay_fields!(VerifyRfc9421, VerifySigV4, VerifyCompat, VerifyTimedWebhook, VerifyUntimedWebhook);
 
-/// `verify:` with `scheme: rfc9421`.
-#[derive(Debug, Deserialize)]
+/// RFC 9421 HTTP Message Signatures (`hmac-sha256`) with an RFC 9530 `Content-Digest`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRfc9421 {
-    /// Consumers allowed on the route (at least one).
+    /// Ids of the consumers allowed on this route (at least one).
     #[serde(default)]
     pub consumers: Vec<Spanned<String>>,
-    /// Replay protection; also requires a `nonce` (default `true`).
+    /// Accept each signature only once; signatures must then carry a `nonce` (default `true`).
     pub replay: Option<bool>,
-    /// `unsent` (default) or `any_failure`.
+    /// When a claimed replay key is given back because forwarding failed: `unsent` (default: the request
+    /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
+    #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
-    /// Oldest `created` accepted (default 300 s).
+    /// How old the signature's `created` may be, in seconds (default `300`).
     pub max_age: Option<Spanned<DurationSpec>>,
-    /// How far ahead `created` may be (default 30 s).
+    /// How far ahead of this clock `created` may be, in seconds (default `30`).
     pub max_ahead: Option<Spanned<DurationSpec>>,
-    /// Components to require, replacing the default four.
+    /// Components the signature must cover (default `["@method", "@authority", "@path", "@query"]`);
+    /// `content-digest` is added whenever there is a body.
     pub components: Option<Vec<Spanned<String>>>,
 }
 
-/// `verify:` with `scheme: aws-sigv4`.
-#[derive(Debug, Deserialize)]
+/// AWS Signature Version 4, in headers or a presigned URL.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifySigV4 {
-    /// Consumers allowed on the route (at least one).
+    /// Ids of the consumers allowed on this route (at least one).
     #[serde(default)]
     pub consumers: Vec<Spanned<String>>,
-    /// Replay protection (default `true`).
+    /// Accept each signature only once (default `true`).
     pub replay: Option<bool>,
-    /// `unsent` (default) or `any_failure`.
+    /// When a claimed replay key is given back because forwarding failed: `unsent` (default: the request
+    /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
+    #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
-    /// Oldest `X-Amz-Date` accepted (default 900 s).
+    /// How old `X-Amz-Date` may be, in seconds (default `900`).
     pub max_age: Option<Spanned<DurationSpec>>,
-    /// How far ahead `X-Amz-Date` may be (default 900 s).
+    /// How far ahead of this clock `X-Amz-Date` may be, in seconds (default `900`).
     pub max_ahead: Option<Spanned<DurationSpec>>,
-    /// Signing service, such as `s3` (required).
+    /// The service the credential scope must name, such as `execute-api` (`s3` selects S3's path rules). Required.
+    #[schemars(required)]
     pub service: Option<Spanned<String>>,
-    /// Signing region, such as `us-east-1` (required).
+    /// The region the credential scope must name, such as `eu-west-1`. Required.
+    #[schemars(required)]
     pub region: Option<Spanned<String>>,
-    /// Accept `UNSIGNED-PAYLOAD` (default `false`).
+    /// Accept `x-amz-content-sha256: UNSIGNED-PAYLOAD`, leaving the body unsigned (default `false`).
     pub allow_unsigned_payload: Option<bool>,
-    /// Presigned URLs may be used again until they expire.
+    /// A presigned URL may be used again until `X-Amz-Expires`; header-signed requests stay single-use
+    /// (default `false`).
     pub presigned_reuse: Option<bool>,
 }
 
-/// `verify:` with `scheme: kong` or `apisix`.
-#[derive(Debug, Deserialize)]
+/// Kong's or APISIX's HMAC auth plugin signatures.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyCompat {
-    /// Consumers allowed on the route (at least one).
+    /// Ids of the consumers allowed on this route (at least one).
     #[serde(default)]
     pub consumers: Vec<Spanned<String>>,
-    /// Replay protection (default `true`).
+    /// Accept each signature only once (default `true`).
     pub replay: Option<bool>,
-    /// `unsent` (default) or `any_failure`.
+    /// When a claimed replay key is given back because forwarding failed: `unsent` (default: the request
+    /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
+    #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
-    /// Oldest signed date accepted (default 300 s).
+    /// How old the signed `Date`/`X-Date` may be, in seconds (default `300`).
     pub max_age: Option<Spanned<DurationSpec>>,
-    /// How far ahead the signed date may be (default 300 s).
+    /// How far ahead of this clock the signed date may be, in seconds (default `300`).
     pub max_ahead: Option<Spanned<DurationSpec>>,
-    /// Accepted algorithms (default: the dialect's, without `hmac-sha1`).
+    /// Accepted algorithms: `hmac-sha256`, `hmac-sha384` (Kong), `hmac-sha512`, and `hmac-sha1` only when
+    /// listed (default: all but `hmac-sha1`).
     pub algorithms: Option<Vec<Spanned<String>>>,
-    /// Headers the signature must also cover.
+    /// Headers the signature must cover beyond the target and the date.
     pub enforce_headers: Option<Vec<Spanned<String>>>,
 }
 
-/// `verify:` for Stripe, Slack or Standard Webhooks.
-#[derive(Debug, Deserialize)]
+/// Webhooks of providers that sign a timestamp: Stripe, Slack, Standard Webhooks.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyTimedWebhook {
     /// Names of the endpoint's secrets (at least one).
@@ -211,18 +168,20 @@ pub struct VerifyTimedWebhook {
     pub secrets: Vec<Spanned<String>>,
     /// Sent upstream as `X-Consumer-ID` (default: the provider's name).
     pub consumer: Option<Spanned<String>>,
-    /// Replay protection (default `true`).
+    /// Accept each signature only once (default `true`).
     pub replay: Option<bool>,
-    /// `unsent` (default) or `any_failure`.
+    /// When a claimed replay key is given back because forwarding failed: `unsent` (default: the request
+    /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
+    #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
-    /// Oldest signed timestamp accepted (default 300 s).
+    /// How old the signed timestamp may be, in seconds (default `300`).
     pub max_age: Option<Spanned<DurationSpec>>,
-    /// How far ahead the timestamp may be (default 300 s).
+    /// How far ahead of this clock the signed timestamp may be, in seconds (default `300`).
     pub max_ahead: Option<Spanned<DurationSpec>>,
 }
 
-/// `verify:` for GitHub or Shopify.
-#[derive(Debug, Deserialize)]
+/// Webhooks of providers that sign no timestamp: GitHub, Shopify.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyUntimedWebhook {
     /// Names of the endpoint's secrets (at least one).
@@ -230,11 +189,13 @@ pub struct VerifyUntimedWebhook {
     pub secrets: Vec<Spanned<String>>,
     /// Sent upstream as `X-Consumer-ID` (default: the provider's name).
     pub consumer: Option<Spanned<String>>,
-    /// Replay protection (default `true`).
+    /// Accept each signature only once (default `true`).
     pub replay: Option<bool>,
-    /// `unsent` (default) or `any_failure`.
+    /// When a claimed replay key is given back because forwarding failed: `unsent` (default: the request
+    /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
+    #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
-    /// How long a delivery is remembered (default 3600 s).
+    /// How long a delivery id is remembered against replays (default `3600`).
     pub replay_ttl: Option<Spanned<DurationSpec>>,
 }
 
@@ -260,41 +221,48 @@ pub enum SignFields {
     Unknown,
 }
 
-/// `sign:` with `scheme: rfc9421`.
-#[derive(Debug, Deserialize)]
+/// Sign with RFC 9421 HTTP Message Signatures (`hmac-sha256`) and a `Content-Digest`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRfc9421 {
-    /// Key id sent in `Signature-Input` (required).
+    /// The keyid the host knows this key by, sent in `Signature-Input`. Required.
+    #[schemars(required)]
     pub keyid: Option<Spanned<String>>,
-    /// Name of the signing secret (required).
+    /// Name of the signing secret (under `secrets:`). Required.
+    #[schemars(required)]
     pub secret: Option<Spanned<String>>,
-    /// Signature label (default `sig1`).
+    /// The signature's label (default `sig1`).
     pub label: Option<Spanned<String>>,
-    /// Extra header fields to cover beyond the fixed set.
+    /// Extra header fields to cover, beyond `@method @authority @path @query` (and `content-digest` with a body).
     pub components: Option<Vec<Spanned<String>>>,
 }
 
-/// `sign:` with `scheme: aws-sigv4`.
-#[derive(Debug, Deserialize)]
+/// Sign with AWS Signature Version 4.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignSigV4 {
-    /// The AWS access key id.
+    /// The AWS access key id. Required.
+    #[schemars(required)]
     pub keyid: Option<Spanned<String>>,
-    /// Name of the secret access key (required).
+    /// Name of the secret holding the secret access key (under `secrets:`). Required.
+    #[schemars(required)]
     pub secret: Option<Spanned<String>>,
-    /// Signing service, such as `s3` (required).
+    /// The service to sign for, such as `execute-api` or `s3`. Required.
+    #[schemars(required)]
     pub service: Option<Spanned<String>>,
-    /// Signing region (required).
+    /// The credential scope's region, such as `eu-west-1`. Required.
+    #[schemars(required)]
     pub region: Option<Spanned<String>>,
 }
 
-/// `sign:` with a webhook provider.
-#[derive(Debug, Deserialize)]
+/// Sign as a webhook provider would.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignWebhook {
-    /// Name of the signing secret.
+    /// Name of the signing secret (under `secrets:`); or `secrets`.
     pub secret: Option<Spanned<String>>,
-    /// Stripe and Standard Webhooks carry one signature per secret.
+    /// Several secret names: Stripe and Standard Webhooks carry one signature per secret (rotation);
+    /// the others sign with the first.
     pub secrets: Option<Vec<Spanned<String>>>,
 }
 
