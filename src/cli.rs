@@ -1,4 +1,4 @@
-//! Command line: `run`, `check`, `keygen`, `sign`. The edge of the program,
+//! Command line: `run`, `check`, `keygen`, `sign`, `explain`. The edge of the program,
 //! so errors here are `anyhow`.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Action, Config, ConfigError, Loaded, Upstream};
 
+mod explain;
 mod sign;
 mod summary;
 
@@ -42,6 +43,10 @@ enum Command {
     },
     /// Print the headers a sign route would add to a request.
     Sign(sign::SignArgs),
+    /// Why the gateway would refuse a request: its checks, step by step, and
+    /// the text the signature had to cover. Exit 0: accepted, 1: refused,
+    /// 2: bad usage or unreadable request.
+    Explain(explain::ExplainArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -50,7 +55,7 @@ enum LogFormat {
     Json,
 }
 
-/// Runs the command line (`run`, `check`, `keygen`, `sign`) and returns the
+/// Runs the command line (`run`, `check`, `keygen`, `sign`, `explain`) and returns the
 /// exit code: failure after printing the error to stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -59,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Check { config } => return check(&config),
         Command::Keygen { bytes } => keygen(bytes),
         Command::Sign(args) => sign::run(&args),
+        Command::Explain(args) => return explain::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,6 +29,7 @@
 
 mod body;
 mod echo;
+pub(crate) mod explain;
 mod forward;
 pub mod headers;
 mod hygiene;
@@ -51,6 +52,7 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 pub use body::ProxyBody;
+pub(crate) use body::declared_length;
 pub use sign::{Outbound, fresh_nonce, sign_request};
 
 use crate::config::ReplaySettings;

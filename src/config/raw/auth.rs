@@ -121,6 +121,8 @@ pub trait ReplayFields {
     fn replay(&self) -> Option<bool>;
     /// `replay_release:`: `unsent` (default) or `any_failure`.
     fn replay_release(&self) -> Option<&Spanned<String>>;
+    /// `debug_signature_base:`: a 401 carries the signed text (default `false`).
+    fn debug_signature_base(&self) -> Option<bool>;
 }
 
 macro_rules! replay_fields {
@@ -131,6 +133,9 @@ macro_rules! replay_fields {
             }
             fn replay_release(&self) -> Option<&Spanned<String>> {
                 self.replay_release.as_ref()
+            }
+            fn debug_signature_base(&self) -> Option<bool> {
+                self.debug_signature_base
             }
         }
     )*};
@@ -148,6 +153,8 @@ pub struct VerifyRfc9421 {
     pub replay: Option<bool>,
     /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 carries the text the MAC had to cover.
+    pub debug_signature_base: Option<bool>,
     /// Oldest `created` accepted (default 300 s).
     pub max_age: Option<Spanned<DurationSpec>>,
     /// How far ahead `created` may be (default 30 s).
@@ -167,6 +174,8 @@ pub struct VerifySigV4 {
     pub replay: Option<bool>,
     /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 carries the text the MAC had to cover.
+    pub debug_signature_base: Option<bool>,
     /// Oldest `X-Amz-Date` accepted (default 900 s).
     pub max_age: Option<Spanned<DurationSpec>>,
     /// How far ahead `X-Amz-Date` may be (default 900 s).
@@ -192,6 +201,8 @@ pub struct VerifyCompat {
     pub replay: Option<bool>,
     /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 carries the text the MAC had to cover.
+    pub debug_signature_base: Option<bool>,
     /// Oldest signed date accepted (default 300 s).
     pub max_age: Option<Spanned<DurationSpec>>,
     /// How far ahead the signed date may be (default 300 s).
@@ -215,6 +226,8 @@ pub struct VerifyTimedWebhook {
     pub replay: Option<bool>,
     /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 carries the text the MAC had to cover.
+    pub debug_signature_base: Option<bool>,
     /// Oldest signed timestamp accepted (default 300 s).
     pub max_age: Option<Spanned<DurationSpec>>,
     /// How far ahead the timestamp may be (default 300 s).
@@ -234,6 +247,8 @@ pub struct VerifyUntimedWebhook {
     pub replay: Option<bool>,
     /// `unsent` (default) or `any_failure`.
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 carries the text the MAC had to cover.
+    pub debug_signature_base: Option<bool>,
     /// How long a delivery is remembered (default 3600 s).
     pub replay_ttl: Option<Spanned<DurationSpec>>,
 }
