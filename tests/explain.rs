@@ -124,7 +124,10 @@ fn macs(req: &Req) -> Vec<String> {
     ["signature", "authorization"]
         .iter()
         .filter_map(|h| req.headers.get(*h))
-        .map(|v| v.to_str().unwrap().rsplit(['=', ':']).find(|s| s.len() > 20).unwrap_or_default().to_owned())
+        .map(|v| {
+            let pieces = v.to_str().unwrap().split(['=', ':', '"', ' ', ',']);
+            pieces.max_by_key(|piece| piece.len()).unwrap_or_default().to_owned()
+        })
         .collect()
 }
 
@@ -260,6 +263,9 @@ async fn a_debug_route_shows_its_signature_base_in_the_401_and_a_normal_one_does
     assert!(summary.contains("warning: route `debug` has debug_signature_base on"), "{summary}");
     assert!(!summary.contains("route `rfc` has debug_signature_base"), "{summary}");
     let gateway = binary::spawn(&config).await;
+    let debug_warnings: Vec<&String> = gateway.warnings.iter().filter(|w| w.contains("debug_signature_base")).collect();
+    assert_eq!(debug_warnings.len(), 1, "{:?}", gateway.warnings);
+    assert!(debug_warnings[0].starts_with("route `debug` has debug_signature_base on"), "{debug_warnings:?}");
     let now = hmac_gateway::testing::unix_now();
     for (prefix, debug) in [("/d", true), ("/r", false)] {
         let components = vec!["@method", "@authority", "@path", "@query"];
@@ -282,5 +288,10 @@ async fn a_debug_route_shows_its_signature_base_in_the_401_and_a_normal_one_does
             assert!(!text.contains(hidden.as_str()), "{text}");
         }
     }
+    // A body that no longer matches its digest: the MAC verified, the base is shown too.
+    let req = reserialised(rfc9421("/d/orders", now, vec!["@method", "@authority", "@path", "@query"]));
+    let json = send(gateway.addr, &req).await.json();
+    assert_eq!(json["error"], "digest_mismatch");
+    assert!(json["debug"]["signature_base"].as_str().unwrap().contains("\"@path\": /d/orders\n"), "{json}");
     assert_eq!(upstream.count(), 0);
 }

@@ -110,7 +110,10 @@ fn pick_listener<'c>(config: &'c Config, name: Option<&str>) -> anyhow::Result<&
 /// `body` replaces the text's own body.
 pub fn parse_request(text: &[u8], body: Option<Vec<u8>>) -> anyhow::Result<(Parts, Vec<u8>)> {
     let text_str = String::from_utf8_lossy(text);
-    let is_curl = text_str.lines().any(|l| l.starts_with("> "));
+    // curl -v output starts with its `*` or `>` lines; a request line starts
+    // with a method, so a body quoting `> ` cannot be mistaken for it.
+    let first = text_str.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let is_curl = first.starts_with('*') || first.starts_with('>');
     let (head, own_body): (Vec<String>, Vec<u8>) = if is_curl {
         let lines = text_str.lines().filter_map(|l| l.strip_prefix('>')).map(|l| l.trim_start_matches(' '));
         (lines.map(|l| l.trim_end_matches('\r').to_owned()).take_while(|l| !l.is_empty()).collect(), Vec::new())
@@ -217,4 +220,49 @@ pub fn render(e: &Explanation) -> String {
         Some(Refusal::OtherRoute) => writeln!(out, "result: refused: the request does not reach the route asked for"),
     };
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curl_verbose_output_gives_its_request_lines() {
+        let text = b"*   Trying 127.0.0.1:8080...\n* Connected\n> POST /_functions/x?y=1 HTTP/1.1\r\n> Host: a.example\r\n\
+            > Content-Length: 2\r\n> \r\n} [2 bytes data]\n< HTTP/1.1 401 Unauthorized\n< content-type: application/json\n";
+        let (parts, body) = parse_request(text, Some(b"hi".to_vec())).expect("parses");
+        assert_eq!((parts.method.as_str(), parts.uri.to_string().as_str()), ("POST", "/_functions/x?y=1"));
+        assert_eq!(parts.headers["host"], "a.example");
+        assert_eq!(parts.headers.len(), 2, "response lines are not request headers");
+        assert_eq!(body, b"hi");
+    }
+
+    #[test]
+    fn raw_http_with_bare_newlines_is_read_to_its_content_length() {
+        let (parts, body) =
+            parse_request(b"PUT /a HTTP/1.1\nHost: h\nContent-Length: 7\n\nabc\n> x\n", None).expect("parses");
+        assert_eq!(parts.version, Version::HTTP_11);
+        assert_eq!(body, b"abc\n> x", "a body quoting `> ` stays raw HTTP; the file's last newline is not in it");
+    }
+
+    #[test]
+    fn a_body_without_framing_gets_its_content_length() {
+        let (parts, body) = parse_request(b"POST /a HTTP/1.1\r\nHost: h\r\n\r\n{}", None).expect("parses");
+        assert_eq!((parts.headers["content-length"].to_str().ok(), body.as_slice()), (Some("2"), &b"{}"[..]));
+    }
+
+    #[test]
+    fn unreadable_requests_say_why() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"", "no request line"),
+            (b"GET\r\n\r\n", "not `METHOD TARGET HTTP/1.1`"),
+            (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", "header line 2"),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc", "Content-Length says 9"),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "chunked"),
+        ];
+        for (text, why) in cases {
+            let err = parse_request(text, None).expect_err("refused");
+            assert!(format!("{err:#}").contains(why), "{err:#} should mention {why}");
+        }
+    }
 }

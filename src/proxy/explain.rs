@@ -220,8 +220,11 @@ impl Checked<'_> {
         })?;
         let verified = scheme::authenticate(scheme, view, first, input.now, &lookup).map_err(Rejection::from);
         if verified.is_err() {
-            out.hints.extend(variants::matching(scheme, view, first, input.now, &lookup));
-            out.hints.push(mac_hint(self.policy));
+            let matching = variants::matching(scheme, view, first, input.now, &lookup);
+            if matching.is_empty() {
+                out.hints.push(mac_hint(self.policy));
+            }
+            out.hints.extend(matching);
         }
         let verified = out.step("signature (the MAC, checked with every secret of the key)", verified, |_| {
             "it verifies".to_owned()
@@ -272,7 +275,7 @@ fn route_label(route: &Route) -> String {
         Action::Verify(p) => format!("verify {}", p.scheme.name()),
         Action::Sign(p) => format!("sign {}", p.scheme.name()),
     };
-    format!("`{}` ({host}prefix {}, {action})", route.name, route.path_prefix)
+    format!("`{}`: {host}prefix {}, {action}", route.name, route.path_prefix)
 }
 
 fn routes_on(listener: &Listener) -> String {

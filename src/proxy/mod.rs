@@ -26,6 +26,9 @@
 //!    route.
 //! 8. **log** (`respond.rs`, `log`): metrics and one access-log event per
 //!    request, carrying a rejection's code and reason.
+//!
+//! `explain.rs` runs phases 1 to 3 on a request given as text, calling the
+//! same functions step by step, for `hmac-gateway explain`.
 
 mod body;
 mod echo;
