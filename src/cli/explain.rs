@@ -79,6 +79,9 @@ fn prepare(args: &ExplainArgs) -> anyhow::Result<Prepared> {
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
         }
         _ => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("reading the request from standard input (end it with Ctrl-D), or pass --request FILE");
+            }
             let mut text = Vec::new();
             std::io::stdin().read_to_end(&mut text).context("cannot read the request from standard input")?;
             text
