@@ -1,4 +1,4 @@
-//! Command line: `run`, `check`, `keygen`, `sign`, `schema`. The edge of the program,
+//! Command line: `run`, `check`, `keygen`, `sign`, `schema`, `explain`. The edge of the program,
 //! so errors here are `anyhow`.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Action, Config, ConfigError, Loaded, Upstream};
 
+mod explain;
 mod sign;
 mod summary;
 
@@ -44,6 +45,10 @@ enum Command {
     Sign(sign::SignArgs),
     /// Print the JSON Schema of the config file, for editors and CI.
     Schema,
+    /// Why the gateway would refuse a request: its checks, step by step, and
+    /// the text the signature had to cover. Exit 0: accepted, 1: refused,
+    /// 2: bad usage or unreadable request.
+    Explain(explain::ExplainArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -52,7 +57,7 @@ enum LogFormat {
     Json,
 }
 
-/// Runs the command line (`run`, `check`, `keygen`, `sign`, `schema`) and returns the
+/// Runs the command line (`run`, `check`, `keygen`, `sign`, `schema`, `explain`) and returns the
 /// exit code: failure after printing the error to stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -65,6 +70,7 @@ pub fn main() -> ExitCode {
             print!("{}", crate::config::raw::gateway_schema());
             Ok(())
         }
+        Command::Explain(args) => return explain::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::body::{self, ProxyBody};
 use crate::replay::ReplayError;
-use crate::scheme::AuthError;
+use crate::scheme::{AuthError, SignedPart};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
@@ -106,11 +106,25 @@ impl Rejection {
 
     /// The JSON error response.
     pub fn to_response(&self, request_id: &HeaderValue) -> Response<ProxyBody> {
-        let body = serde_json::json!({
+        self.to_response_with(request_id, None)
+    }
+
+    /// The JSON error response; `signed`, on a route with
+    /// `debug_signature_base`, adds a `debug` object with the text the MAC
+    /// had to cover, one field per part (never a MAC: none is in it).
+    pub fn to_response_with(&self, request_id: &HeaderValue, signed: Option<&[SignedPart]>) -> Response<ProxyBody> {
+        let mut body = serde_json::json!({
             "error": self.code(),
             "message": self.to_string(),
             "request_id": request_id.to_str().unwrap_or_default(),
         });
+        if let Some(parts) = signed {
+            let debug: serde_json::Map<String, serde_json::Value> = parts
+                .iter()
+                .map(|p| (p.name.to_owned(), String::from_utf8_lossy(&p.text).into_owned().into()))
+                .collect();
+            body["debug"] = debug.into();
+        }
         let mut response = Response::new(body::full(Bytes::from(body.to_string())));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();

@@ -35,7 +35,11 @@
 //!   hyper's http1, HTTP/2 under a watchdog), reloads, graceful shutdown.
 //! - `reload`: what triggers a reload: SIGHUP and a watch on the config's
 //!   files.
-//! - [`cli`]: the `run`, `check`, `keygen` and `sign` commands.
+//!   `proxy/explain.rs` runs the same phases step by step on a request
+//!   given as text, for `hmac-gateway explain` (its variants, under which a
+//!   MAC that failed would verify, in `proxy/explain/variants.rs`).
+//! - [`cli`]: the `run`, `check`, `keygen`, `sign` and `explain` commands
+//!   (`explain` reads the request text in `cli/explain.rs`).
 
 mod admin;
 mod body;

@@ -19,7 +19,7 @@ async fn rejections_are_logged_once_with_their_reason_and_the_known_identity() {
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gw.yaml");
     std::fs::write(&config, verify_yaml(&format!("http://{down}"), "", "timeouts: { upstream_connect: 1s }")).unwrap();
-    let binary::Binary { mut child, mut lines, addr } = binary::spawn(&config).await;
+    let binary::Binary { mut child, mut lines, addr, .. } = binary::spawn(&config).await;
     let unsigned = send(addr, &Req::get(addr, "/_functions/a")).await;
     assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
     let unreachable = send(addr, &signed(Req::get(addr, "/_functions/b"))).await;

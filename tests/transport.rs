@@ -160,7 +160,7 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gw.yaml");
     std::fs::write(&config, verify_yaml(&format!("http://{}", slow.addr), "", "")).unwrap();
-    let binary::Binary { mut child, mut lines, addr } = binary::spawn(&config).await;
+    let binary::Binary { mut child, mut lines, addr, .. } = binary::spawn(&config).await;
     let in_flight = tokio::spawn(async move { send(addr, &signed(Req::get(addr, "/_functions/slow"))).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(slow.count(), 1, "the request should be at the upstream");

@@ -30,6 +30,9 @@ pub struct VerifyPolicy {
     pub replay: bool,
     /// When a replay claim is given back because forwarding failed.
     pub replay_release: ReplayRelease,
+    /// Development only: a 401 from this route carries the text the MAC had
+    /// to cover (never a MAC or a secret), so a sender can compare it.
+    pub debug_signature_base: bool,
 }
 
 impl VerifyPolicy {

@@ -26,9 +26,13 @@
 //!    route.
 //! 8. **log** (`respond.rs`, `log`): metrics and one access-log event per
 //!    request, carrying a rejection's code and reason.
+//!
+//! `explain.rs` runs phases 1 to 3 on a request given as text, calling the
+//! same functions step by step, for `hmac-gateway explain`.
 
 mod body;
 mod echo;
+pub(crate) mod explain;
 mod forward;
 pub mod headers;
 mod hygiene;
@@ -51,6 +55,7 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 pub use body::ProxyBody;
+pub(crate) use body::declared_length;
 pub use sign::{Outbound, fresh_nonce, sign_request};
 
 use crate::config::ReplaySettings;

@@ -39,6 +39,9 @@ pub(super) struct RequestCtx<'a> {
     pub identity: Option<Identity>,
     /// Set by `respond` when the request was refused.
     pub rejection: Option<Rejection>,
+    /// Set by `authenticate` on a refused request of a route with
+    /// `debug_signature_base`: the text the MAC had to cover, for the 401.
+    pub debug_signed: Option<Vec<crate::scheme::SignedPart>>,
 }
 
 impl<'a> RequestCtx<'a> {
@@ -58,6 +61,7 @@ impl<'a> RequestCtx<'a> {
             route: None,
             identity: None,
             rejection: None,
+            debug_signed: None,
         }
     }
 }
@@ -164,7 +168,13 @@ async fn authenticate(
 ) -> Result<Accepted, Rejection> {
     match &routed.route.action {
         Action::Verify(policy) => {
-            let verified = verify::authenticate(ctx, routed, policy, parts, incoming).await?;
+            let verified = match verify::authenticate(ctx, routed, policy, parts, incoming).await {
+                Ok(verified) => verified,
+                Err(refused) => {
+                    ctx.debug_signed = refused.signed;
+                    return Err(refused.rejection);
+                }
+            };
             ctx.identity = Some(verified.identity);
             Ok(Accepted { body: verified.body, replay: verified.replay })
         }

@@ -21,7 +21,7 @@ pub(super) fn respond(
         Ok(response) => return response,
         Err(rejection) => rejection,
     };
-    let mut response = rejection.to_response(&ctx.request_id);
+    let mut response = rejection.to_response_with(&ctx.request_id, ctx.debug_signed.as_deref());
     if matches!(rejection, Rejection::Auth(_) | Rejection::Replayed)
         && let Some(value) = accept_signature(ctx)
     {

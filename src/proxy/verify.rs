@@ -14,10 +14,10 @@ use hyper::body::Incoming;
 
 use super::pipeline::{RequestCtx, Routed};
 use super::{Identity, body, unix_now};
-use crate::config::{ConsumerKey, KeyStore, VerifyPolicy, VerifyScheme, WebhookEndpoint};
+use crate::config::{ConsumerKey, KeyStore, Rfc9421Rules, VerifyPolicy, VerifyScheme, WebhookEndpoint};
 use crate::error::Rejection;
 use crate::scheme::rfc9421::Rules;
-use crate::scheme::{self, Found, MessageView, Scheme};
+use crate::scheme::{self, Found, MessageView, Scheme, Secret, SignedPart};
 
 /// Authenticates the request in the route's scheme.
 pub(super) async fn authenticate(
@@ -26,19 +26,13 @@ pub(super) async fn authenticate(
     policy: &VerifyPolicy,
     parts: &Parts,
     incoming: Incoming,
-) -> Result<Verified, Rejection> {
-    let request = Inbound { ctx, routed, parts, replay: policy.replay };
+) -> Result<Verified, Refused> {
+    let request = Inbound { ctx, routed, parts, policy };
     let keys = &ctx.generation.config.keys;
     match &policy.scheme {
         VerifyScheme::Rfc9421(rfc) => {
-            let rules = Rules {
-                required: &rfc.required,
-                require_digest: body::may_have_body(&incoming, &parts.headers),
-                require_nonce: policy.replay,
-                window: rfc.window,
-            };
-            let lookup = |keyid: Option<&str>| consumer_key(keys, policy, keyid, |k| &k.macs);
-            run(&request, &rules, incoming, lookup).await
+            let rules = rfc9421_rules(rfc, policy, body::may_have_body(&incoming, &parts.headers));
+            run(&request, &rules, incoming, |keyid| consumer_key(keys, policy, keyid, |k| &k.macs)).await
         }
         VerifyScheme::AwsSigV4(sigv4) => {
             run(&request, sigv4, incoming, |keyid| consumer_key(keys, policy, keyid, |k| &k.secrets)).await
@@ -46,10 +40,31 @@ pub(super) async fn authenticate(
         VerifyScheme::Compat(compat) => {
             run(&request, compat, incoming, |keyid| consumer_key(keys, policy, keyid, |k| &k.secrets)).await
         }
-        VerifyScheme::Webhook(endpoint) => {
-            let lookup = |_: Option<&str>| Some(Found { owner: endpoint, keys: &endpoint.secrets, allowed: true });
-            run(&request, &endpoint.scheme, incoming, lookup).await
-        }
+        VerifyScheme::Webhook(endpoint) => run(&request, &endpoint.scheme, incoming, |_| webhook_keys(endpoint)).await,
+    }
+}
+
+/// What an RFC 9421 route demands of one request: `content-digest` covered
+/// when it `may_have_body`, a nonce when replay protection is on.
+pub(super) fn rfc9421_rules<'a>(rfc: &'a Rfc9421Rules, policy: &VerifyPolicy, may_have_body: bool) -> Rules<'a> {
+    Rules { required: &rfc.required, require_digest: may_have_body, require_nonce: policy.replay, window: rfc.window }
+}
+
+/// A webhook endpoint's keys: the route's own, always allowed.
+pub(super) fn webhook_keys(endpoint: &WebhookEndpoint) -> Option<Found<'_, WebhookEndpoint, Secret>> {
+    Some(Found { owner: endpoint, keys: &endpoint.secrets, allowed: true })
+}
+
+/// A refused request, with the text its MAC had to cover when the route
+/// has `debug_signature_base` on and the credentials could be parsed.
+pub(super) struct Refused {
+    pub rejection: Rejection,
+    pub signed: Option<Vec<SignedPart>>,
+}
+
+impl From<Rejection> for Refused {
+    fn from(rejection: Rejection) -> Self {
+        Self { rejection, signed: None }
     }
 }
 
@@ -70,7 +85,7 @@ pub(super) struct ReplayKey {
 
 /// Whoever the verified keys belong to: a consumer's key, or a webhook
 /// endpoint (whose secrets are the route's).
-trait Caller {
+pub(super) trait Caller {
     fn identity(&self) -> Identity;
     /// The replay store's namespace for this caller's ids.
     fn replay_namespace(&self) -> &str;
@@ -98,7 +113,7 @@ impl Caller for WebhookEndpoint {
 
 /// The consumer key `keyid` names, with the keys this scheme checks and
 /// whether its consumer may use the route.
-fn consumer_key<'k, K>(
+pub(super) fn consumer_key<'k, K>(
     keys: &'k KeyStore,
     policy: &VerifyPolicy,
     keyid: Option<&str>,
@@ -113,8 +128,8 @@ struct Inbound<'r, 'a> {
     ctx: &'r RequestCtx<'a>,
     routed: &'r Routed<'a>,
     parts: &'r Parts,
-    /// The route claims replay ids: only then is one built.
-    replay: bool,
+    /// Replay protection (only then is a replay id built) and the debug flag.
+    policy: &'r VerifyPolicy,
 }
 
 impl<'r> Inbound<'r, '_> {
@@ -142,7 +157,7 @@ async fn run<'k, S: Scheme, O: Caller + 'k>(
     scheme: &S,
     incoming: Incoming,
     lookup: impl Fn(Option<&str>) -> Option<Found<'k, O, S::Key>>,
-) -> Result<Verified, Rejection>
+) -> Result<Verified, Refused>
 where
     S::Key: 'k,
 {
@@ -152,17 +167,31 @@ where
     } else {
         (Bytes::new(), Some(incoming))
     };
-    let verified = scheme::authenticate(scheme, &view, &first, unix_now(), lookup)?;
+    let now = unix_now();
+    let verified = match scheme::authenticate(scheme, &view, &first, now, &lookup) {
+        Ok(verified) => verified,
+        Err(e) => {
+            // Debug routes only: parsing again costs nothing on the others.
+            let signed = request.policy.debug_signature_base.then(|| {
+                let rank = |keyid: &str| lookup(Some(keyid)).map(|found| found.allowed);
+                scheme.parse(&view, &first, now, &rank).ok().map(|c| scheme.signed_text(&c, &first))
+            });
+            return Err(Refused { rejection: e.into(), signed: signed.flatten() });
+        }
+    };
     if !verified.allowed {
-        return Err(Rejection::ConsumerNotAllowed);
+        return Err(Rejection::ConsumerNotAllowed.into());
     }
     let body = match later {
         Some(incoming) => request.read_body(incoming).await?,
         None => first,
     };
-    scheme.check_body(&view, &verified.credentials, &body)?;
+    if let Err(e) = scheme.check_body(&view, &verified.credentials, &body) {
+        let signed = request.policy.debug_signature_base.then(|| scheme.signed_text(&verified.credentials, &body));
+        return Err(Refused { rejection: e.into(), signed });
+    }
     let caller = verified.owner;
-    let replay = request.replay.then(|| scheme.replay_id(&verified.credentials)).flatten().map(|r| ReplayKey {
+    let replay = request.policy.replay.then(|| scheme.replay_id(&verified.credentials)).flatten().map(|r| ReplayKey {
         keyid: caller.replay_namespace().to_owned(),
         id: r.id,
         ttl: Duration::from_secs(r.ttl_secs),

@@ -12,6 +12,8 @@ pub struct Binary {
     pub child: Child,
     pub lines: Lines<BufReader<ChildStdout>>,
     pub addr: SocketAddr,
+    /// The messages of the warnings logged before listening.
+    pub warnings: Vec<String>,
 }
 
 /// Starts `hmac-gateway run --log-format json --config CONFIG` and waits
@@ -31,12 +33,16 @@ pub async fn spawn_with_env(config: &Path, vars: &[(&str, &str)]) -> Binary {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut warnings = Vec::new();
     let addr = loop {
         let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().unwrap();
         let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["level"] == "WARN" {
+            warnings.push(event["fields"]["message"].as_str().unwrap_or_default().to_owned());
+        }
         if event["fields"]["message"] == "listening" {
             break event["fields"]["addr"].as_str().unwrap().parse().unwrap();
         }
     };
-    Binary { child, lines, addr }
+    Binary { child, lines, addr, warnings }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod binary;
+pub mod explain;
 pub mod h2;
 pub mod tls;
 

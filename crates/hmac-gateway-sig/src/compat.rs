@@ -13,7 +13,7 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use super::caps::{self, MAX_COMPONENTS, MAX_PARAMS};
-use super::{AuthError, MessageView, ReplayId, Scheme, Secret, Window, keyed, macs_equal};
+use super::{AuthError, MessageView, ReplayId, Scheme, Secret, SignedPart, Window, keyed, macs_equal};
 
 /// Which gateway's `hmac-auth` format a route accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +169,10 @@ impl Scheme for Compat {
         let dialect = if self.dialect == Dialect::Kong { "kong" } else { "apisix" };
         let ttl = self.window.replay_ttl(credentials.signed_at, credentials.now);
         Some(ReplayId { id: format!("{dialect}:{}", hex::encode(&credentials.signature)), ttl_secs: ttl })
+    }
+
+    fn signed_text(&self, credentials: &Credentials, _body: &[u8]) -> Vec<SignedPart> {
+        vec![SignedPart::new("signing_string", credentials.signing_string.clone())]
     }
 }
 

@@ -109,6 +109,31 @@ pub trait Scheme {
 
     /// What a replay store must see only once, and for how many seconds.
     fn replay_id(&self, credentials: &Self::Credentials) -> Option<ReplayId>;
+
+    /// The text the MAC covers, as this verifier rebuilt it from the
+    /// request: what a sender compares with what it signed to find the part
+    /// that differs. It holds no secret and no MAC, so it may be shown to the
+    /// sender (`hmac-gateway explain`, a route's debug 401). `body` is the
+    /// one [`Scheme::parse`] or [`Scheme::check_body`] saw.
+    fn signed_text(&self, credentials: &Self::Credentials, body: &[u8]) -> Vec<SignedPart>;
+}
+
+/// One part of the text a MAC covers ([`Scheme::signed_text`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPart {
+    /// What the part is, as a snake_case name: `signature_base`,
+    /// `canonical_request`, `string_to_sign`, `signing_string`,
+    /// `signed_prefix`, `body_sha256`.
+    pub name: &'static str,
+    /// The bytes, exactly as they were fed to the MAC (or hashed into it).
+    pub text: Vec<u8>,
+}
+
+impl SignedPart {
+    /// A part named `name` holding `text`.
+    pub fn new(name: &'static str, text: impl Into<Vec<u8>>) -> Self {
+        Self { name, text: text.into() }
+    }
 }
 
 /// What a verified request asks the replay store to remember: `id`, for

@@ -12,7 +12,7 @@ use http::HeaderMap;
 use sha2::{Digest as _, Sha256};
 
 use super::caps::{self, MAX_SIGNATURES};
-use super::{AuthError, MessageView, ReplayId, Scheme, Secret, Window, keyed, macs_equal};
+use super::{AuthError, MessageView, ReplayId, Scheme, Secret, SignedPart, Window, keyed, macs_equal};
 
 /// A webhook sender whose signature format is supported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +168,14 @@ impl Scheme for Webhook {
         };
         let id = delivery.id.as_ref().map_or_else(|| delivery.fingerprint.clone(), |id| format!("id:{id}"));
         Some(ReplayId { id: format!("{}:{id}", self.provider.name()), ttl_secs: ttl })
+    }
+
+    /// What comes before the raw body, and the body's SHA-256 (the body
+    /// itself is the sender's own, and may be large).
+    fn signed_text(&self, delivery: &Delivery, body: &[u8]) -> Vec<SignedPart> {
+        let prefix = signed_prefix(self.provider, delivery.timestamp.as_deref(), delivery.id.as_deref());
+        let body_hash = hex::encode(Sha256::digest(body));
+        vec![SignedPart::new("signed_prefix", prefix), SignedPart::new("body_sha256", body_hash)]
     }
 }
 

@@ -67,6 +67,8 @@ pub trait ReplayFields {
     fn replay(&self) -> Option<bool>;
     /// `replay_release:`: `unsent` (default) or `any_failure`.
     fn replay_release(&self) -> Option<&Spanned<String>>;
+    /// `debug_signature_base:`: a 401 carries the signed text (default `false`).
+    fn debug_signature_base(&self) -> Option<bool>;
 }
 
 macro_rules! replay_fields {
@@ -77,6 +79,9 @@ macro_rules! replay_fields {
             }
             fn replay_release(&self) -> Option<&Spanned<String>> {
                 self.replay_release.as_ref()
+            }
+            fn debug_signature_base(&self) -> Option<bool> {
+                self.debug_signature_base
             }
         }
     )*};
@@ -96,6 +101,9 @@ pub struct VerifyRfc9421 {
     /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
     #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 from this route carries the text the MAC had to cover (the signature base,
+    /// canonical request or signed payload; never a MAC or a secret). Default `false`; `check` warns when on.
+    pub debug_signature_base: Option<bool>,
     /// How old the signature's `created` may be, in seconds (default `300`).
     pub max_age: Option<Spanned<DurationSpec>>,
     /// How far ahead of this clock `created` may be, in seconds (default `30`).
@@ -118,6 +126,9 @@ pub struct VerifySigV4 {
     /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
     #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 from this route carries the text the MAC had to cover (the signature base,
+    /// canonical request or signed payload; never a MAC or a secret). Default `false`; `check` warns when on.
+    pub debug_signature_base: Option<bool>,
     /// How old `X-Amz-Date` may be, in seconds (default `900`).
     pub max_age: Option<Spanned<DurationSpec>>,
     /// How far ahead of this clock `X-Amz-Date` may be, in seconds (default `900`).
@@ -148,6 +159,9 @@ pub struct VerifyCompat {
     /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
     #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 from this route carries the text the MAC had to cover (the signature base,
+    /// canonical request or signed payload; never a MAC or a secret). Default `false`; `check` warns when on.
+    pub debug_signature_base: Option<bool>,
     /// How old the signed `Date`/`X-Date` may be, in seconds (default `300`).
     pub max_age: Option<Spanned<DurationSpec>>,
     /// How far ahead of this clock the signed date may be, in seconds (default `300`).
@@ -174,6 +188,9 @@ pub struct VerifyTimedWebhook {
     /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
     #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 from this route carries the text the MAC had to cover (the signature base,
+    /// canonical request or signed payload; never a MAC or a secret). Default `false`; `check` warns when on.
+    pub debug_signature_base: Option<bool>,
     /// How old the signed timestamp may be, in seconds (default `300`).
     pub max_age: Option<Spanned<DurationSpec>>,
     /// How far ahead of this clock the signed timestamp may be, in seconds (default `300`).
@@ -195,6 +212,9 @@ pub struct VerifyUntimedWebhook {
     /// never left the gateway) or `any_failure` (also after a reset or a response timeout).
     #[schemars(extend("enum" = ["unsent", "any_failure"]))]
     pub replay_release: Option<Spanned<String>>,
+    /// Development only: a 401 from this route carries the text the MAC had to cover (the signature base,
+    /// canonical request or signed payload; never a MAC or a secret). Default `false`; `check` warns when on.
+    pub debug_signature_base: Option<bool>,
     /// How long a delivery id is remembered against replays (default `3600`).
     pub replay_ttl: Option<Spanned<DurationSpec>>,
 }

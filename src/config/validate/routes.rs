@@ -40,7 +40,17 @@ fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &
         );
     }
     let action = match (&r.verify, &r.sign) {
-        (Some(v), None) => schemes::verify_policy(ctx, env, v).map(Action::Verify),
+        (Some(v), None) => {
+            let policy = schemes::verify_policy(ctx, env, v);
+            if policy.as_ref().is_some_and(|p| p.debug_signature_base) {
+                ctx.warn(format!(
+                    "route `{}` has debug_signature_base on: its 401 answers show the text the signature had to \
+                     cover; for development only",
+                    r.name.value
+                ));
+            }
+            policy.map(Action::Verify)
+        }
         (None, Some(s)) => sign::sign_policy(ctx, env.secrets, s).map(Action::Sign),
         _ => {
             ctx.on(&r.name, format!("route `{}` needs exactly one of `verify:` or `sign:`", r.name.value));

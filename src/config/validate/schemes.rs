@@ -50,6 +50,7 @@ pub(super) fn verify_policy(ctx: &mut Ctx<'_>, env: &Env<'_>, v: &RawVerify) -> 
         consumers,
         replay: replay.replay().unwrap_or(true),
         replay_release: replay_release(ctx, replay.replay_release()),
+        debug_signature_base: replay.debug_signature_base().unwrap_or(false),
     })
 }
 

@@ -9,7 +9,7 @@ use super::{
     ALG, CONTENT_DIGEST, Candidate, Component, HmacSha256, SIGNATURE, SIGNATURE_INPUT, SignatureParams,
     parse_candidates, signature_base,
 };
-use crate::{AuthError, MessageView, ReplayId, Scheme, Window, digest, field, keyed};
+use crate::{AuthError, MessageView, ReplayId, Scheme, SignedPart, Window, digest, field, keyed};
 
 /// What a route demands of a signature, for one request.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +128,10 @@ impl Scheme for Rules<'_> {
         // replay protection requires one: `require_nonce`).
         let id = credentials.nonce.clone()?;
         Some(ReplayId { id, ttl_secs: self.window.replay_ttl(credentials.created, credentials.now) })
+    }
+
+    fn signed_text(&self, credentials: &Credentials, _body: &[u8]) -> Vec<SignedPart> {
+        vec![SignedPart::new("signature_base", credentials.base.clone())]
     }
 }
 

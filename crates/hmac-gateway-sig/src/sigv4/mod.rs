@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 pub use canonical::PathRules;
 pub use parse::{amz_date, parse_amz_date};
 
-use super::{AuthError, MessageView, ReplayId, Scheme, Secret, Window, keyed, macs_equal};
+use super::{AuthError, MessageView, ReplayId, Scheme, Secret, SignedPart, Window, keyed, macs_equal};
 
 /// The algorithm name in `Authorization` and `X-Amz-Algorithm`.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -47,6 +47,8 @@ pub struct Credentials {
     /// `YYYYMMDD`, the first scope element.
     date: String,
     signature: Vec<u8>,
+    /// Kept (it was built anyway) for [`Scheme::signed_text`].
+    canonical_request: String,
     string_to_sign: String,
     /// When the signature stops being accepted (for the replay store).
     valid_until: i64,
@@ -108,6 +110,7 @@ impl Scheme for SigV4 {
             date: date.clone(),
             signature: auth.signature,
             string_to_sign: string_to_sign(&amz_date, &scope, &creq),
+            canonical_request: creq,
             valid_until,
             now,
             presigned,
@@ -135,6 +138,13 @@ impl Scheme for SigV4 {
         // SigV4 has no nonce: the signature itself may be used once.
         let ttl = u64::try_from(credentials.valid_until - credentials.now).unwrap_or(0) + 1;
         Some(ReplayId { id: format!("sigv4:{}", hex::encode(&credentials.signature)), ttl_secs: ttl })
+    }
+
+    fn signed_text(&self, credentials: &Credentials, _body: &[u8]) -> Vec<SignedPart> {
+        vec![
+            SignedPart::new("canonical_request", credentials.canonical_request.as_bytes()),
+            SignedPart::new("string_to_sign", credentials.string_to_sign.as_bytes()),
+        ]
     }
 }
 
