@@ -174,14 +174,29 @@ pub struct RawMatch {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReplay {
-    /// `memory` or `redis`.
+    /// `memory`, `redis` or `redis-cluster`.
     pub store: Spanned<String>,
     /// Memory store entries (default 1 000 000).
     pub capacity: Option<Spanned<u64>>,
-    /// `redis://[user:password@]host:port[/db]`; may also come from a secret.
+    /// `redis[s]://[user:password@]host:port[/db]`; may also come from a secret.
     pub url: Option<Spanned<String>>,
     /// Name of a secret holding the Redis URL, instead of `url`.
     pub url_secret: Option<Spanned<String>>,
+    /// Redis Cluster: URLs of the nodes asked for the cluster's layout.
+    pub nodes: Option<Spanned<Vec<String>>>,
+    /// Name of a secret holding the cluster's node URLs (separated by
+    /// whitespace or commas), instead of `nodes`.
+    pub nodes_secret: Option<Spanned<String>>,
+    /// ACL user name.
+    pub username: Option<Spanned<String>>,
+    /// Name of a secret holding the ACL password.
+    pub password_secret: Option<Spanned<String>>,
+    /// PEM CA bundle trusted for `rediss://` instead of the webpki roots.
+    pub ca: Option<Spanned<String>>,
+    /// PEM client certificate chain for `rediss://`, with `client_key`.
+    pub client_cert: Option<Spanned<String>>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<Spanned<String>>,
     /// Redis key prefix (default `hmacgw:`).
     pub key_prefix: Option<String>,
     /// When Redis fails: `reject` (default) or `allow`.

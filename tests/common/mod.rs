@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod h2;
+pub mod redis_servers;
 pub mod tls;
 
 use std::net::SocketAddr;

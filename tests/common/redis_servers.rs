@@ -1,0 +1,198 @@
+//! Real `redis-server` processes started by the tests: single servers (plain,
+//! TLS, with ACL users) and a Redis Cluster made with `redis-cli --cluster
+//! create`. Loopback ephemeral ports, every wait bounded, each process
+//! killed and its directory removed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+
+use super::tls::{Pki, temp_dir};
+
+/// Whether `redis-server` and `redis-cli` can run. Without them the tests
+/// print a notice and pass, unless `HMACGW_REQUIRE_PEERS` is set (CI).
+pub fn redis_installed() -> bool {
+    let runs = |bin: &str| Command::new(bin).arg("--version").output().is_ok_and(|o| o.status.success());
+    let installed = runs("redis-server") && runs("redis-cli");
+    if !installed {
+        assert!(
+            std::env::var_os("HMACGW_REQUIRE_PEERS").is_none(),
+            "redis-server and redis-cli must be installed in CI"
+        );
+        eprintln!("NOTICE: redis-server is not installed; skipping (apt-get install redis-server)");
+    }
+    installed
+}
+
+/// Like `tls::pki`, with distinct names for the CA and the leaf: OpenSSL
+/// (redis-server, redis-cli) takes a leaf named like its issuer for a
+/// self-signed certificate and refuses it.
+pub fn openssl_pki(dir: &Path, name: &str, sans: Vec<String>) -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, format!("hmacgw test {name} CA"));
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf_params = CertificateParams::new(sans).unwrap();
+    leaf_params.distinguished_name.push(DnType::CommonName, format!("hmacgw test {name}"));
+    let leaf = leaf_params.signed_by(&key, &ca).unwrap();
+    let p = |f: &str| dir.join(format!("{name}-{f}.pem"));
+    std::fs::write(p("ca"), ca.pem()).unwrap();
+    std::fs::write(p("cert"), leaf.pem()).unwrap();
+    std::fs::write(p("key"), key.serialize_pem()).unwrap();
+    Pki {
+        ca_pem: p("ca"),
+        cert_pem: p("cert"),
+        key_pem: p("key"),
+        leaf_der: leaf.der().clone(),
+        leaf_key: key.serialize_der(),
+    }
+}
+
+/// A free loopback port (nothing listens on it when this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One `redis-server`, restartable on the same port, directory and options.
+pub struct RedisServer {
+    pub port: u16,
+    pub dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a server listening on `port` (plain or TLS, as `args` say),
+    /// its files in `dir`, and waits (10 s at most) until it accepts.
+    pub fn start(port: u16, dir: &Path, args: Vec<String>) -> Self {
+        let mut server = Self { port, dir: dir.to_owned(), args, child: None };
+        server.restart();
+        server
+    }
+
+    /// A plain server on a fresh port with `extra` options.
+    pub fn plain(tag: &str, extra: &[&str]) -> Self {
+        let port = free_port();
+        let mut args = vec!["--port".to_owned(), port.to_string()];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Self::start(port, &temp_dir(tag), args)
+    }
+
+    /// (Re)starts the process with the options it was created with.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen on {}: see {:?}", self.port, self.dir);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process (as a crash would) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `redis-cli -p PORT ARGS` (plain TCP), its output trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        cli(self.port, args)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `redis-cli -p PORT ARGS`, bounded by its own timeout; stdout trimmed.
+pub fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .args(["10", "redis-cli", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A Redis Cluster of `n` primaries without replicas, on loopback.
+pub struct Cluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl Cluster {
+    /// Starts the nodes, joins them with `redis-cli --cluster create` and
+    /// waits until every node reports `cluster_state:ok`. A node down
+    /// fails only the keys of its own slots (`cluster-require-full-coverage
+    /// no`), and is marked failed after one second.
+    pub fn start(n: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..n)
+            .map(|i| {
+                let (port, bus) = (free_port(), free_port());
+                let args = [
+                    "--port",
+                    &port.to_string(),
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    &bus.to_string(),
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--cluster-require-full-coverage",
+                    "no",
+                ];
+                RedisServer::start(port, &temp_dir(&format!("cluster{i}")), args.map(str::to_owned).to_vec())
+            })
+            .collect();
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let mut args: Vec<&str> = vec!["--cluster", "create"];
+        args.extend(addrs.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        let created = cli(nodes[0].port, &args);
+        assert!(created.contains("All 16384 slots covered"), "cluster create: {created}");
+        let cluster = Self { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// The URLs the gateway is given.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port)).collect()
+    }
+
+    /// Waits (20 s at most) until every running node sees the cluster whole.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            while !node.cli(&["cluster", "info"]).contains("cluster_state:ok") {
+                assert!(Instant::now() < deadline, "the cluster did not become ok");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// How many keys matching `pattern` each node holds.
+    pub fn keys_per_node(&self, pattern: &str) -> Vec<usize> {
+        self.nodes.iter().map(|n| n.cli(&["--scan", "--pattern", pattern]).lines().count()).collect()
+    }
+}
