@@ -10,7 +10,8 @@ use base64::Engine as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{ClientTlsConfig, Cmd, FromRedisValue, IntoConnectionInfo as _, RedisResult, TlsCertificates};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{ClientTlsConfig, Cmd, FromRedisValue, IntoConnectionInfo as _, RedisResult, TlsCertificates, Value};
 
 use super::ReplayError;
 use crate::config::{RedactedString, RedisSettings, RedisTls, RedisTopology};
@@ -29,6 +30,40 @@ impl Connection {
             Self::Cluster(cluster) => cmd.query_async(&mut cluster.clone()).await,
         }
     }
+
+    /// Whether every slot's primary answers. A cluster-wide PING would skip
+    /// a node the client has lost (and a keyless command falls back to any
+    /// node), so each primary named by `CLUSTER SLOTS` is pinged by address.
+    pub(super) async fn ping_all(&self) -> RedisResult<()> {
+        let cluster = match self {
+            Self::Single(manager) => return redis::cmd("PING").query_async(&mut manager.clone()).await,
+            Self::Cluster(cluster) => cluster,
+        };
+        let ranges: Vec<Value> = redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut cluster.clone()).await?;
+        let mut primaries: Vec<(String, u16)> = ranges.iter().filter_map(primary_of).collect();
+        primaries.sort_unstable();
+        primaries.dedup();
+        let pings = primaries.into_iter().map(|(host, port)| {
+            let mut conn = cluster.clone();
+            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+            async move { conn.route_command(redis::cmd("PING"), route).await }
+        });
+        futures_util::future::try_join_all(pings).await.map(drop)
+    }
+}
+
+/// The primary's (host, port) in one `CLUSTER SLOTS` entry:
+/// `[start, end, [host, port, id, ...], replicas...]`.
+fn primary_of(range: &Value) -> Option<(String, u16)> {
+    let Value::Array(items) = range else { return None };
+    let Some(Value::Array(node)) = items.get(2) else { return None };
+    let host = match node.first()? {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok()?,
+        Value::SimpleString(text) => text.clone(),
+        _ => return None,
+    };
+    let Some(Value::Int(port)) = node.get(1) else { return None };
+    Some((host, u16::try_from(*port).ok()?))
 }
 
 /// Builds the connection. Only a bad setting fails here, never an
