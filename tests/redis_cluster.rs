@@ -1,5 +1,5 @@
 //! The replay store on a real 3-primary Redis Cluster made here with
-//! `redis-cli --cluster create`: claims spread over the nodes, a replay
+//! `redis-cli --cluster create`, reached as an ACL user: claims spread over the nodes, a replay
 //! through another replica is refused, and a node killed fails the claims
 //! whose keys it holds (503 `replay_store_unavailable`, not ready) until it
 //! is back, when requests pass again without a restart of the gateway.
@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::redis_servers::{Cluster, redis_installed};
+use common::redis_servers::{CLUSTER_PASSWORD, Cluster, redis_installed};
 use common::*;
 use http::StatusCode;
 
@@ -20,11 +20,12 @@ fn cluster_yaml(upstream: &Upstream, cluster: &Cluster, prefix: &str, extra: &st
         &format!("http://{}", upstream.addr),
         "",
         &format!(
-            "admin: {{ bind: \"127.0.0.1:0\" }}\nreplay: {{ store: redis-cluster, nodes: [{}], key_prefix: \"{prefix}\", \
-             timeout: 500ms{extra} }}",
+            "admin: {{ bind: \"127.0.0.1:0\" }}\nreplay: {{ store: redis-cluster, nodes: [{}], username: gateway, \
+             password_secret: redis-pass, key_prefix: \"{prefix}\", timeout: 500ms{extra} }}",
             nodes.join(", ")
         ),
     )
+    .replace("secrets:\n", &format!("secrets:\n  redis-pass: {{ value: \"{CLUSTER_PASSWORD}\" }}\n"))
 }
 
 fn unique_prefix(test: &str) -> String {

@@ -133,6 +133,9 @@ pub fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// The password of the cluster's `gateway` ACL user.
+pub const CLUSTER_PASSWORD: &str = "cluster-Pa55-for-tests";
+
 /// A Redis Cluster of `n` primaries without replicas, on loopback.
 pub struct Cluster {
     pub nodes: Vec<RedisServer>,
@@ -160,6 +163,19 @@ impl Cluster {
                     "1000",
                     "--cluster-require-full-coverage",
                     "no",
+                    // The gateway's ACL user, with the commands a cluster
+                    // client needs (README, Scaling out); `default` stays
+                    // open for redis-cli.
+                    "--user",
+                    "gateway",
+                    "on",
+                    &format!(">{CLUSTER_PASSWORD}"),
+                    "~hmacgw-test:*",
+                    "+set",
+                    "+del",
+                    "+ping",
+                    "+cluster|slots",
+                    "+asking",
                 ];
                 RedisServer::start(port, &temp_dir(&format!("cluster{i}")), args.map(str::to_owned).to_vec())
             })
