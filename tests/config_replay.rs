@@ -41,8 +41,7 @@ fn wrong_combinations_are_reported_where_they_are_written() {
     let dir = temp_dir("config-replay");
     let tls = pki(&dir, "redis", vec!["127.0.0.1".into()]);
     let other = pki(&dir, "other", vec!["127.0.0.1".into()]);
-    let (ca, cert, key, other_key) =
-        (tls.ca_pem.display(), tls.cert_pem.display(), tls.key_pem.display(), other.key_pem.display());
+    let (ca, cert, other_key) = (tls.ca_pem.display(), tls.cert_pem.display(), other.key_pem.display());
     let pass = "  redis-pass: { value: \"hunter2-hunter2-hunter2-hunter2-hunter2\" }\n";
     let cases: Vec<(String, String, &str)> = vec![
         (

@@ -243,7 +243,7 @@ async fn logs_never_show_the_url_or_password() {
         .replace("admin: { bind: \"127.0.0.1:0\" }\n", "");
     let path = redis.dir.join("gw.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let mut gw = common::binary::spawn(&path).await;
+    let mut gw = binary::spawn(&path).await;
     let got = send(gw.addr, &signed(Req::get(gw.addr, "/_functions/a"))).await;
     assert_eq!(got.error_code(), "replay_store_unavailable");
     gw.child.kill().await.unwrap();

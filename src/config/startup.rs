@@ -63,7 +63,7 @@ pub enum ReplayStoreKind {
     /// In this process: lost on restart, not shared between instances.
     Memory,
     /// Redis (one server or a cluster), shared by every instance that uses it.
-    Redis(RedisSettings),
+    Redis(Box<RedisSettings>),
 }
 
 /// A string that may hold a credential (a Redis URL with a password):

@@ -29,7 +29,7 @@ pub(super) fn build(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> Re
         "redis" | "redis-cluster" => {
             let cluster = replay.store.value == "redis-cluster";
             if let Some(redis) = redis(ctx, replay, secrets, cluster) {
-                settings.store = ReplayStoreKind::Redis(redis);
+                settings.store = ReplayStoreKind::Redis(Box::new(redis));
             }
         }
         other => {
