@@ -10,12 +10,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::redis_servers::{CLUSTER_PASSWORD, Cluster, redis_installed};
+use common::redis_servers::{CLUSTER_PASSWORD, Cluster, free_port, redis_installed};
 use common::*;
 use http::StatusCode;
 
 fn cluster_yaml(upstream: &Upstream, cluster: &Cluster, prefix: &str, extra: &str) -> String {
-    let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    nodes_yaml(upstream, &cluster.urls(), prefix, extra)
+}
+
+fn nodes_yaml(upstream: &Upstream, urls: &[String], prefix: &str, extra: &str) -> String {
+    let nodes: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
     verify_yaml(
         &format!("http://{}", upstream.addr),
         "",
@@ -108,12 +112,34 @@ async fn a_dead_node_fails_its_keys_closed_and_the_gateway_recovers_when_it_retu
 
     cluster.nodes[1].restart();
     cluster.wait_until_ok();
+    until_all_pass(s, &strict, "the gateway did not recover after the node came back").await;
+}
+
+/// Passes until `addr` answers `n` fresh signed requests with 200 (20 s at most).
+async fn until_all_pass(addr: std::net::SocketAddr, gw: &hmac_gateway::server::RunningGateway, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if statuses(s, 10).await == (10, 0, vec![]) && ready(&strict).await == StatusCode::OK {
-            break;
+        if statuses(addr, 10).await == (10, 0, vec![]) && ready(gw).await == StatusCode::OK {
+            return;
         }
-        assert!(Instant::now() < deadline, "the gateway did not recover after the node came back");
+        assert!(Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[tokio::test]
+async fn a_gateway_started_before_its_cluster_connects_when_the_cluster_comes_up() {
+    if !redis_installed() {
+        return;
+    }
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let urls: Vec<String> = ports.iter().map(|p| format!("redis://127.0.0.1:{p}")).collect();
+    let upstream = Upstream::start().await;
+    let gw = gateway(&nodes_yaml(&upstream, &urls, &unique_prefix("late-cluster"), "")).await;
+    let addr = gw.addr("ingress").unwrap();
+    assert_eq!(statuses(addr, 2).await, (0, 2, vec![]), "no cluster yet: fail closed");
+    assert_eq!(ready(&gw).await, StatusCode::SERVICE_UNAVAILABLE);
+
+    let _cluster = Cluster::start_on(&ports);
+    until_all_pass(addr, &gw, "the gateway did not connect once the cluster was up").await;
 }

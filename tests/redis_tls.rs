@@ -256,3 +256,27 @@ async fn logs_never_show_the_url_or_password() {
     assert!(!logs.contains(PASSWORD), "the password leaked into the logs: {logs}");
     assert!(!logs.contains("rediss://"), "the URL leaked into the logs: {logs}");
 }
+
+#[tokio::test]
+async fn the_gateway_reconnects_over_tls_after_an_outage() {
+    if !redis_installed() {
+        return;
+    }
+    let mut redis = tls_redis();
+    let upstream = Upstream::start().await;
+    let gw = gateway(&Access::correct(&redis).yaml(&upstream, &unique_prefix("tls-outage"))).await;
+    let addr = gw.addr("ingress").unwrap();
+    assert_eq!(send(addr, &signed(Req::get(addr, "/_functions/a"))).await.status, StatusCode::OK);
+
+    redis.server.kill();
+    assert_eq!(send(addr, &signed(Req::get(addr, "/_functions/b"))).await.error_code(), "replay_store_unavailable");
+    assert_eq!(ready(&gw).await, StatusCode::SERVICE_UNAVAILABLE);
+
+    redis.server.restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while send(addr, &signed(Req::get(addr, "/_functions/c"))).await.status != StatusCode::OK {
+        assert!(std::time::Instant::now() < deadline, "no reconnect over TLS");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(ready(&gw).await, StatusCode::OK);
+}

@@ -147,9 +147,16 @@ impl Cluster {
     /// fails only the keys of its own slots (`cluster-require-full-coverage
     /// no`), and is marked failed after one second.
     pub fn start(n: usize) -> Self {
-        let nodes: Vec<RedisServer> = (0..n)
-            .map(|i| {
-                let (port, bus) = (free_port(), free_port());
+        Self::start_on(&(0..n).map(|_| free_port()).collect::<Vec<_>>())
+    }
+
+    /// [`Cluster::start`] on given ports, one node each.
+    pub fn start_on(ports: &[u16]) -> Self {
+        let nodes: Vec<RedisServer> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, &port)| {
+                let bus = free_port();
                 let args = [
                     "--port",
                     &port.to_string(),
