@@ -1,5 +1,5 @@
 //! The replay store on a real 3-primary Redis Cluster made here with
-//! `redis-cli --cluster create`, reached as an ACL user: claims spread over the nodes, a replay
+//! `redis-cli --cluster create` (plain and TLS), reached as an ACL user: claims spread over the nodes, a replay
 //! through another replica is refused, and a node killed fails the claims
 //! whose keys it holds (503 `replay_store_unavailable`, not ready) until it
 //! is back, when requests pass again without a restart of the gateway.
@@ -10,7 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::redis_servers::{CLUSTER_PASSWORD, Cluster, free_port, redis_installed};
+use common::redis_servers::{CLUSTER_PASSWORD, Cluster, free_port, openssl_pki, redis_installed};
+use common::tls::temp_dir;
 use common::*;
 use http::StatusCode;
 
@@ -41,16 +42,13 @@ async fn ready(gw: &hmac_gateway::server::RunningGateway) -> StatusCode {
     send(admin, &Req::get(admin, "/readyz")).await.status
 }
 
-#[tokio::test]
-async fn claims_spread_over_the_cluster_and_a_replay_to_another_replica_is_refused() {
-    if !redis_installed() {
-        return;
-    }
-    let cluster = Cluster::start(3);
+/// Two replicas on `cluster`: claims land on several nodes, and each
+/// request replayed through the other replica is refused.
+async fn assert_shared_and_spread(cluster: &Cluster, extra: &str) {
     let upstream = Upstream::start().await;
     let prefix = unique_prefix("cluster");
-    let first = gateway(&cluster_yaml(&upstream, &cluster, &prefix, "")).await;
-    let second = gateway(&cluster_yaml(&upstream, &cluster, &prefix, "")).await;
+    let first = gateway(&cluster_yaml(&upstream, cluster, &prefix, extra)).await;
+    let second = gateway(&cluster_yaml(&upstream, cluster, &prefix, extra)).await;
     let (a, b) = (first.addr("ingress").unwrap(), second.addr("ingress").unwrap());
     const REQUESTS: usize = 12;
     for i in 0..REQUESTS {
@@ -67,6 +65,30 @@ async fn claims_spread_over_the_cluster_and_a_replay_to_another_replica_is_refus
     assert_eq!(per_node.iter().sum::<usize>(), REQUESTS, "one key per claim: {per_node:?}");
     assert!(per_node.iter().filter(|&&n| n > 0).count() >= 2, "keys on one node only: {per_node:?}");
     assert_eq!(ready(&first).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn claims_spread_over_the_cluster_and_a_replay_to_another_replica_is_refused() {
+    if !redis_installed() {
+        return;
+    }
+    assert_shared_and_spread(&Cluster::start(3), "").await;
+}
+
+/// A cluster as managed services run it: TLS to every node (and between
+/// them), the CA named with `ca`, nodes found through `rediss://` URLs.
+#[tokio::test]
+async fn a_tls_cluster_shares_replay_state_too() {
+    if !redis_installed() {
+        return;
+    }
+    let dir = temp_dir("cluster-tls");
+    let pki = openssl_pki(&dir, "cluster", vec!["127.0.0.1".into()]);
+    let cluster = Cluster::start_tls(3, &pki);
+    assert!(cluster.urls().iter().all(|u| u.starts_with("rediss://")));
+    assert_shared_and_spread(&cluster, &format!(", ca: \"{}\"", pki.ca_pem.display())).await;
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Sends fresh signed requests and counts the answers by status.

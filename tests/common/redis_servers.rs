@@ -61,6 +61,8 @@ pub struct RedisServer {
     pub port: u16,
     pub dir: PathBuf,
     args: Vec<String>,
+    /// What redis-cli needs to reach it (`--tls --cacert ...` for TLS).
+    cli_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -68,7 +70,7 @@ impl RedisServer {
     /// Starts a server listening on `port` (plain or TLS, as `args` say),
     /// its files in `dir`, and waits (10 s at most) until it accepts.
     pub fn start(port: u16, dir: &Path, args: Vec<String>) -> Self {
-        let mut server = Self { port, dir: dir.to_owned(), args, child: None };
+        let mut server = Self { port, dir: dir.to_owned(), args, cli_args: Vec::new(), child: None };
         server.restart();
         server
     }
@@ -109,9 +111,11 @@ impl RedisServer {
         }
     }
 
-    /// `redis-cli -p PORT ARGS` (plain TCP), its output trimmed.
+    /// `redis-cli -p PORT ARGS` (over TLS when the server is), its output trimmed.
     pub fn cli(&self, args: &[&str]) -> String {
-        cli(self.port, args)
+        let mut all: Vec<&str> = self.cli_args.iter().map(String::as_str).collect();
+        all.extend(args);
+        cli(self.port, &all)
     }
 }
 
@@ -139,6 +143,7 @@ pub const CLUSTER_PASSWORD: &str = "cluster-Pa55-for-tests";
 /// A Redis Cluster of `n` primaries without replicas, on loopback.
 pub struct Cluster {
     pub nodes: Vec<RedisServer>,
+    tls: bool,
 }
 
 impl Cluster {
@@ -152,55 +157,86 @@ impl Cluster {
 
     /// [`Cluster::start`] on given ports, one node each.
     pub fn start_on(ports: &[u16]) -> Self {
-        let nodes: Vec<RedisServer> = ports
-            .iter()
-            .enumerate()
-            .map(|(i, &port)| {
-                let bus = free_port();
-                let args = [
-                    "--port",
-                    &port.to_string(),
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-port",
-                    &bus.to_string(),
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "1000",
-                    "--cluster-require-full-coverage",
-                    "no",
-                    // The gateway's ACL user, with the commands a cluster
-                    // client needs (README, Scaling out); `default` stays
-                    // open for redis-cli.
-                    "--user",
-                    "gateway",
-                    "on",
-                    &format!(">{CLUSTER_PASSWORD}"),
-                    "~hmacgw-test:*",
-                    "+set",
-                    "+del",
-                    "+ping",
-                    "+cluster|slots",
-                    "+asking",
-                ];
-                RedisServer::start(port, &temp_dir(&format!("cluster{i}")), args.map(str::to_owned).to_vec())
-            })
-            .collect();
+        Self::create(ports, None)
+    }
+
+    /// [`Cluster::start`] over TLS only (clients and the cluster bus), with
+    /// `pki`'s certificate on every node.
+    pub fn start_tls(n: usize, pki: &Pki) -> Self {
+        Self::create(&(0..n).map(|_| free_port()).collect::<Vec<_>>(), Some(pki))
+    }
+
+    fn create(ports: &[u16], tls: Option<&Pki>) -> Self {
+        let nodes: Vec<RedisServer> = ports.iter().enumerate().map(|(i, &port)| Self::node(i, port, tls)).collect();
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let mut args: Vec<&str> = vec!["--cluster", "create"];
         args.extend(addrs.iter().map(String::as_str));
         args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-        let created = cli(nodes[0].port, &args);
+        let created = nodes[0].cli(&args);
         assert!(created.contains("All 16384 slots covered"), "cluster create: {created}");
-        let cluster = Self { nodes };
+        let cluster = Self { nodes, tls: tls.is_some() };
         cluster.wait_until_ok();
         cluster
     }
 
+    fn node(i: usize, port: u16, tls: Option<&Pki>) -> RedisServer {
+        let listen = match tls {
+            None => vec!["--port".to_owned(), port.to_string()],
+            Some(pki) => [
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cluster",
+                "yes",
+                "--tls-cert-file",
+                &pki.cert_pem.display().to_string(),
+                "--tls-key-file",
+                &pki.key_pem.display().to_string(),
+                "--tls-ca-cert-file",
+                &pki.ca_pem.display().to_string(),
+                "--tls-auth-clients",
+                "no",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        };
+        let cluster = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            &free_port().to_string(),
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "1000",
+            "--cluster-require-full-coverage",
+            "no",
+            // The gateway's ACL user, with the commands a cluster client
+            // needs (README, Scaling out); `default` stays open for redis-cli.
+            "--user",
+            "gateway",
+            "on",
+            &format!(">{CLUSTER_PASSWORD}"),
+            "~hmacgw-test:*",
+            "+set",
+            "+del",
+            "+ping",
+            "+cluster|slots",
+            "+asking",
+        ];
+        let args = listen.into_iter().chain(cluster.map(str::to_owned)).collect();
+        let mut server = RedisServer::start(port, &temp_dir(&format!("cluster{i}")), args);
+        if let Some(pki) = tls {
+            server.cli_args = vec!["--tls".into(), "--cacert".into(), pki.ca_pem.display().to_string()];
+        }
+        server
+    }
+
     /// The URLs the gateway is given.
     pub fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port)).collect()
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        self.nodes.iter().map(|n| format!("{scheme}://127.0.0.1:{}", n.port)).collect()
     }
 
     /// Waits (20 s at most) until every running node sees the cluster whole.
