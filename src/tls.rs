@@ -11,7 +11,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// CA certificates read from a PEM file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaBundle {
     /// The file it was read from.
     pub path: PathBuf,
@@ -69,6 +69,22 @@ pub fn server_config(cert: Pem<'_>, key: Pem<'_>, client_ca: Option<Pem<'_>>) ->
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     config.max_early_data_size = 0;
     Ok(config)
+}
+
+/// Checks that `cert` holds a certificate chain and `key` its private key
+/// (PEM), as a TLS client presents them.
+pub fn check_client_identity(cert: Pem<'_>, key: Pem<'_>) -> Result<(), TlsError> {
+    let file_err = |path: &Path, why: String| TlsError::Ca { path: path.display().to_string(), why };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_err(cert.path, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(file_err(cert.path, "no PEM certificates".into()));
+    }
+    let key_der = PrivateKeyDer::from_pem_slice(key.bytes).map_err(|e| file_err(key.path, e.to_string()))?;
+    rustls::sign::CertifiedKey::from_der(certs, key_der, &provider())
+        .map_err(|e| file_err(key.path, format!("not the certificate's key: {e}")))?;
+    Ok(())
 }
 
 /// Client config for upstreams: webpki roots, or only `ca` when given.

@@ -10,10 +10,11 @@ pub fn render(path: &Path, loaded: &Loaded) -> String {
     let (startup, config) = (&loaded.startup, &loaded.config);
     let mut out = String::new();
     let _ = writeln!(out, "{}: OK", path.display());
-    // The Redis URL may carry a password: only the store's kind is shown.
-    let store = match startup.replay.store {
-        ReplayStoreKind::Memory => "memory",
-        ReplayStoreKind::Redis { .. } => "redis",
+    // A Redis URL may carry a password and the nodes may come from a
+    // secret: only the kind, TLS and node count are shown.
+    let store = match &startup.replay.store {
+        ReplayStoreKind::Memory => "memory".to_owned(),
+        ReplayStoreKind::Redis(redis) => redis.describe(),
     };
     let admin = startup.admin.map_or_else(|| "off".to_owned(), |a| a.to_string());
     let _ = writeln!(

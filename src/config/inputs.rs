@@ -47,6 +47,11 @@ impl Inputs {
         for ca in raw.upstreams.0.iter().filter_map(|(_, u)| u.ca.as_ref()) {
             inputs.read_file(&ca.value);
         }
+        if let Some(replay) = &raw.replay {
+            for path in [&replay.ca, &replay.client_cert, &replay.client_key].into_iter().flatten() {
+                inputs.read_file(&path.value);
+            }
+        }
         inputs
     }
 

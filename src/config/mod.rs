@@ -6,6 +6,7 @@ mod inputs;
 mod net;
 mod policy;
 pub mod raw;
+mod redis_settings;
 pub mod secret;
 mod startup;
 mod validate;
@@ -26,6 +27,7 @@ pub use net::{Cidr, normalize_authority, normalize_host};
 pub use policy::{
     Action, ReplayRelease, Rfc9421Rules, SignPolicy, SignScheme, VerifyPolicy, VerifyScheme, WebhookEndpoint,
 };
+pub use redis_settings::{ClientIdentity, RedisSettings, RedisTls, RedisTopology};
 pub use secret::{Secret, SecretSource};
 pub use startup::{Loaded, OnError, RedactedString, ReplaySettings, ReplayStoreKind, Startup};
 

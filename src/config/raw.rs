@@ -190,22 +190,37 @@ pub struct RawMatch {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawReplay {
-    /// `memory` (one process) or `redis` (shared by several replicas).
-    #[schemars(extend("enum" = ["memory", "redis"]))]
+    /// `memory` (one process), `redis` (one server shared by several replicas) or `redis-cluster`.
+    #[schemars(extend("enum" = ["memory", "redis", "redis-cluster"]))]
     pub store: Spanned<String>,
     /// `memory` only: live entries the store holds; when full, new signed requests get 503 (default 1000000).
     pub capacity: Option<Spanned<u64>>,
-    /// `redis` only: `redis://[user:password@]host:port[/db]`.
+    /// `redis` only: `redis://` or `rediss://` (TLS) `[user:password@]host:port[/db]`.
     pub url: Option<Spanned<String>>,
     /// `redis` only: name of a secret holding the Redis URL, instead of `url` (for a URL with a password).
     pub url_secret: Option<Spanned<String>>,
-    /// `redis` only: prefix of the keys the gateway writes (default `hmacgw:`).
+    /// `redis-cluster` only: URLs of the nodes asked for the cluster's layout (all `redis://` or all `rediss://`).
+    pub nodes: Option<Spanned<Vec<String>>>,
+    /// `redis-cluster` only: name of a secret holding the node URLs (separated by whitespace or commas),
+    /// instead of `nodes`.
+    pub nodes_secret: Option<Spanned<String>>,
+    /// Redis ACL user name (with `password_secret`).
+    pub username: Option<Spanned<String>>,
+    /// Name of a secret holding the Redis ACL password.
+    pub password_secret: Option<Spanned<String>>,
+    /// `rediss://` only: PEM CA bundle to trust instead of the webpki roots.
+    pub ca: Option<Spanned<String>>,
+    /// `rediss://` only: PEM client certificate chain, with `client_key`.
+    pub client_cert: Option<Spanned<String>>,
+    /// `rediss://` only: PEM private key of `client_cert`.
+    pub client_key: Option<Spanned<String>>,
+    /// Redis: prefix of the keys the gateway writes (default `hmacgw:`).
     pub key_prefix: Option<String>,
-    /// `redis` only: while Redis is unreachable, `reject` signed requests with 503 (default) or `allow` them
+    /// Redis: while Redis is unreachable, `reject` signed requests with 503 (default) or `allow` them
     /// without replay protection.
     #[schemars(extend("enum" = ["reject", "allow"]))]
     pub on_error: Option<Spanned<String>>,
-    /// `redis` only: timeout of each Redis command (default `250ms`).
+    /// Redis: timeout of each Redis command (default `250ms`).
     pub timeout: Option<Spanned<DurationSpec>>,
 }
 

@@ -5,9 +5,9 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use super::Config;
+use super::redis_settings::RedisSettings;
 
 /// A config file as loaded: what takes effect at start-up only, and what a
 /// reload replaces.
@@ -62,17 +62,8 @@ pub enum OnError {
 pub enum ReplayStoreKind {
     /// In this process: lost on restart, not shared between instances.
     Memory,
-    /// A Redis server, shared by every instance that uses it.
-    Redis {
-        /// `redis://`, `rediss://` or `redis+unix://` URL; may hold a password.
-        url: RedactedString,
-        /// Put before every key (default `hmacgw:`).
-        key_prefix: String,
-        /// What a request gets when Redis cannot be reached.
-        on_error: OnError,
-        /// How long one command may take (default 250 ms).
-        timeout: Duration,
-    },
+    /// Redis (one server or a cluster), shared by every instance that uses it.
+    Redis(Box<RedisSettings>),
 }
 
 /// A string that may hold a credential (a Redis URL with a password):

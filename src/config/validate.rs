@@ -7,16 +7,14 @@ use std::sync::Arc;
 
 use serde_saphyr::Location;
 
-use super::RedactedString;
 use super::inputs::Inputs;
 use super::raw::{RawConfig, RawListenerTls, RawTimeouts, Spanned};
 use super::{
-    Cidr, Config, ConfigError, Limits, Listener, ListenerTls, Loaded, Problem, ReplaySettings, ReplayStoreKind,
-    SecretSummary, Startup, Timeouts,
+    Cidr, Config, ConfigError, Limits, Listener, ListenerTls, Loaded, Problem, SecretSummary, Startup, Timeouts,
 };
-use crate::config::OnError;
 use crate::tls::Pem;
 
+mod replay;
 mod routes;
 mod schemes;
 mod secrets;
@@ -157,7 +155,7 @@ fn build_startup(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> Start
             }
             parsed.ok()
         }),
-        replay: build_replay(ctx, raw, secrets),
+        replay: replay::build(ctx, raw, secrets),
         max_connections: build_max_connections(ctx, raw),
     }
 }
@@ -205,60 +203,6 @@ fn build_listener_tls(ctx: &mut Ctx<'_>, raw: &RawListenerTls) -> Option<Listene
             None
         }
     }
-}
-
-fn build_replay(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> ReplaySettings {
-    let mut settings = ReplaySettings { store: ReplayStoreKind::Memory, capacity: defaults::REPLAY_CAPACITY };
-    let Some(replay) = &raw.replay else { return settings };
-    if let Some(cap) = &replay.capacity {
-        match usize::try_from(cap.value) {
-            Ok(n) if n > 0 => settings.capacity = n,
-            _ => ctx.on(cap, "replay capacity must be a positive number of entries"),
-        }
-    }
-    match replay.store.value.as_str() {
-        "memory" => {}
-        "redis" => {
-            let url = match (&replay.url, &replay.url_secret) {
-                (Some(url), None) => Some(url.value.clone()),
-                (None, Some(name)) => {
-                    let text = lookup_secret(ctx, secrets, name).map(|s| String::from_utf8(s.expose().to_vec()));
-                    if let Some(Err(_)) = text {
-                        // Never fall back to the memory store silently.
-                        ctx.on(name, format!("secret `{}` is not UTF-8 text, so not a redis URL", name.value));
-                    }
-                    text.and_then(Result::ok)
-                }
-                _ => {
-                    ctx.on(&replay.store, "a redis replay store needs exactly one of `url` or `url_secret`");
-                    None
-                }
-            };
-            let on_error = match replay.on_error.as_ref().map(|o| (o, o.value.as_str())) {
-                None | Some((_, "reject")) => OnError::Reject,
-                Some((_, "allow")) => OnError::Allow,
-                Some((o, other)) => {
-                    ctx.on(o, format!("unknown on_error `{other}` (known: reject, allow)"));
-                    OnError::Reject
-                }
-            };
-            let timeout = replay.timeout.as_ref().map_or(defaults::REDIS_TIMEOUT, |t| t.value.0);
-            if let Some(url) = url {
-                if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")) {
-                    let at = replay.url.as_ref().map_or(replay.store.referenced, |u| u.referenced);
-                    ctx.at(at, "the redis url must start with redis://, rediss:// or redis+unix://");
-                }
-                settings.store = ReplayStoreKind::Redis {
-                    url: RedactedString::new(url),
-                    key_prefix: replay.key_prefix.clone().unwrap_or_else(|| defaults::REDIS_KEY_PREFIX.into()),
-                    on_error,
-                    timeout,
-                };
-            }
-        }
-        other => ctx.on(&replay.store, format!("unknown replay store `{other}` (known: memory, redis)")),
-    }
-    settings
 }
 
 fn build_workers(ctx: &mut Ctx<'_>, raw: &RawConfig) -> usize {

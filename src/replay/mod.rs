@@ -2,6 +2,7 @@
 //! signature could still pass the time window.
 
 mod memory;
+mod redis_connect;
 mod redis_store;
 
 use std::time::Duration;
@@ -61,9 +62,7 @@ impl ReplayStore {
     pub fn from_settings(settings: &ReplaySettings) -> Result<Self, ReplayError> {
         Ok(match &settings.store {
             ReplayStoreKind::Memory => Self::Memory(MemoryStore::new(settings.capacity)),
-            ReplayStoreKind::Redis { url, key_prefix, on_error, timeout } => {
-                Self::Redis(RedisStore::new(url.expose_str(), key_prefix, *on_error, *timeout)?)
-            }
+            ReplayStoreKind::Redis(redis) => Self::Redis(RedisStore::new(redis)?),
         })
     }
 

@@ -1,15 +1,17 @@
 //! Shared nonce store for several replicas: one atomic `SET key NX PX ttl`
-//! per verified request, on a connection manager that reconnects by itself.
+//! per verified request, on one Redis server or a Redis Cluster (where each
+//! key lives on the node owning its slot), over connections that reconnect
+//! by themselves.
 
+use redis::Cmd;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
+use super::redis_connect::{self, Connection};
 use super::{Claim, ReplayError, fingerprint};
-use crate::config::OnError;
+use crate::config::{OnError, RedisSettings};
 
 pub struct RedisStore {
-    manager: ConnectionManager,
+    conn: Connection,
     prefix: String,
     on_error: OnError,
     timeout: Duration,
@@ -17,7 +19,7 @@ pub struct RedisStore {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password: never print it.
+        // The URLs may carry a password: never print them.
         f.debug_struct("RedisStore").field("prefix", &self.prefix).field("on_error", &self.on_error).finish()
     }
 }
@@ -25,16 +27,22 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// Connects lazily: the gateway starts even when Redis is down, and
     /// requests then fail closed (or pass, with `OnError::Allow`).
-    pub fn new(url: &str, prefix: &str, on_error: OnError, timeout: Duration) -> Result<Self, ReplayError> {
-        let client = redis::Client::open(url).map_err(|e| ReplayError::Unavailable(e.to_string()))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let manager = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| ReplayError::Unavailable(e.to_string()))?;
-        Ok(Self { manager, prefix: prefix.to_owned(), on_error, timeout })
+    pub fn new(settings: &RedisSettings) -> Result<Self, ReplayError> {
+        Ok(Self {
+            conn: redis_connect::open(settings)?,
+            prefix: settings.key_prefix.clone(),
+            on_error: settings.on_error,
+            timeout: settings.timeout,
+        })
+    }
+
+    /// Runs `cmd` within the timeout; every failure is `Unavailable`.
+    async fn run<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, ReplayError> {
+        match tokio::time::timeout(self.timeout, self.conn.query::<T>(cmd)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(ReplayError::Unavailable(e.to_string())),
+            Err(_) => Err(ReplayError::Unavailable(format!("no answer within {:?}", self.timeout))),
+        }
     }
 
     fn key(&self, keyid: &str, nonce: &str) -> String {
@@ -43,26 +51,17 @@ impl RedisStore {
 
     /// `DEL`s the claim. Failing is reported, never turned into an accept.
     pub async fn release(&self, keyid: &str, nonce: &str) -> Result<(), ReplayError> {
-        let mut conn = self.manager.clone();
-        let del = redis::cmd("DEL").arg(self.key(keyid, nonce)).to_owned();
-        match tokio::time::timeout(self.timeout, del.query_async::<i64>(&mut conn)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(ReplayError::Unavailable(e.to_string())),
-            Err(_) => Err(ReplayError::Unavailable(format!("no answer within {:?}", self.timeout))),
-        }
+        self.run::<i64>(redis::cmd("DEL").arg(self.key(keyid, nonce))).await.map(drop)
     }
 
     pub async fn claim(&self, keyid: &str, nonce: &str, ttl: Duration) -> Result<Claim, ReplayError> {
-        let key = self.key(keyid, nonce);
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut conn = self.manager.clone();
-        let set = redis::cmd("SET").arg(&key).arg(1).arg("NX").arg("PX").arg(millis).to_owned();
-        let reply = tokio::time::timeout(self.timeout, set.query_async::<Option<String>>(&mut conn)).await;
-        match reply {
-            Ok(Ok(Some(_))) => Ok(Claim::Fresh),
-            Ok(Ok(None)) => Ok(Claim::Replayed),
-            Ok(Err(e)) => self.unavailable(e.to_string()),
-            Err(_) => self.unavailable(format!("no answer within {:?}", self.timeout)),
+        let set = redis::cmd("SET").arg(self.key(keyid, nonce)).arg(1).arg("NX").arg("PX").arg(millis).to_owned();
+        match self.run::<Option<String>>(&set).await {
+            Ok(Some(_)) => Ok(Claim::Fresh),
+            Ok(None) => Ok(Claim::Replayed),
+            Err(ReplayError::Unavailable(why)) => self.unavailable(why),
+            Err(other) => Err(other),
         }
     }
 
@@ -79,10 +78,10 @@ impl RedisStore {
         }
     }
 
-    /// Whether Redis answers a PING now (for readiness).
+    /// Whether Redis answers a PING now (for readiness). On a cluster every
+    /// node serving slots must answer: with one down, the claims whose keys
+    /// it holds fail.
     pub async fn ping(&self) -> bool {
-        let mut conn = self.manager.clone();
-        let ping = redis::cmd("PING").to_owned();
-        matches!(tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut conn)).await, Ok(Ok(_)))
+        matches!(tokio::time::timeout(self.timeout, self.conn.ping_all()).await, Ok(Ok(())))
     }
 }

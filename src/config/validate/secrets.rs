@@ -19,10 +19,12 @@ pub(super) fn build_secrets(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Secrets {
             ctx.on(name, format!("duplicate secret name `{}`", name.value));
             continue;
         }
-        // A Redis URL kept as a secret is not an HMAC key, and a provider's
+        // A Redis URL or password kept as a secret is not an HMAC key, and a provider's
         // webhook secret has the provider's format (its length is warned
         // about once decoded): no minimum for those.
-        let not_a_key = raw.replay.as_ref().and_then(|r| r.url_secret.as_ref()).is_some_and(|u| u.value == name.value);
+        let not_a_key = raw.replay.as_ref().is_some_and(|r| {
+            [&r.url_secret, &r.nodes_secret, &r.password_secret].into_iter().flatten().any(|u| u.value == name.value)
+        });
         let min_bytes =
             if not_a_key || provider_only.contains(name.value.as_str()) { 1 } else { secret::MIN_KEY_BYTES };
         if let Some(resolved) = build_secret(ctx, name, s, min_bytes) {

@@ -78,7 +78,7 @@ pub(super) fn parse_url(
     Some(HttpUpstream { id, name: name.to_owned(), https, authority, base_path, host_header, ca })
 }
 
-fn load_ca(ctx: &mut Ctx<'_>, path: &Spanned<String>) -> Option<CaBundle> {
+pub(super) fn load_ca(ctx: &mut Ctx<'_>, path: &Spanned<String>) -> Option<CaBundle> {
     let full = ctx.depend_on(&path.value);
     let certs: Result<Vec<CertificateDer<'static>>, _> = match ctx.inputs.file(&path.value) {
         Ok(bytes) => CertificateDer::pem_slice_iter(bytes).collect(),
