@@ -84,6 +84,15 @@ fn every_path_the_build_copies_from_the_context_exists() {
     assert!(copies.iter().any(|c| c.args == ". ."), "the workspace is copied whole");
     assert!(runs.iter().any(|r| r.contains("cargo build --release --locked")), "{runs:?}");
     assert!(runs.iter().any(|r| r.contains("cargo chef cook") && r.contains("--locked")), "a dependency layer");
+    // The cache works only if the dependencies are cooked before the sources
+    // arrive: in the build stage, the cook comes before `COPY . .`.
+    let all = dockerfile();
+    let cook = all.iter().position(|i| i.keyword == "RUN" && i.args.contains("cargo chef cook")).unwrap();
+    let stage_start = all[..cook].iter().rposition(|i| i.keyword == "FROM").unwrap();
+    let copy_all =
+        all[stage_start..].iter().position(|i| i.keyword == "COPY" && i.args == ". .").unwrap() + stage_start;
+    let build = all.iter().position(|i| i.keyword == "RUN" && i.args.contains("cargo build --release")).unwrap();
+    assert!(cook < copy_all && copy_all < build, "cook, then COPY . ., then build, in one stage");
 }
 
 #[test]

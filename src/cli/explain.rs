@@ -9,10 +9,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use http::request::Parts;
-use http::{HeaderName, HeaderValue, Version};
 
 use crate::config::{Config, Listener};
 use crate::proxy::explain::{self, Explanation, Input, Refusal};
+
+mod request;
+
+pub use request::{ReadError, parse_request};
 
 /// `explain` arguments.
 #[derive(Debug, clap::Args)]
@@ -42,23 +45,40 @@ pub struct ExplainArgs {
 /// Exit status: 0 when the gateway would accept the request, 1 when it would
 /// refuse it, 2 for bad usage or a request that cannot be read.
 pub fn main(args: &ExplainArgs) -> ExitCode {
-    match prepare(args) {
-        Ok(prepared) => {
-            let (config, parts, body) = (&prepared.config, &prepared.parts, &prepared.body);
-            let listener = match pick_listener(config, args.listener.as_deref()) {
-                Ok(l) => l,
-                Err(e) => return usage_error(&e),
-            };
-            let now = args.now.unwrap_or_else(crate::proxy::unix_now);
-            let input = Input { config, listener, parts, body, now, route: args.route.as_deref() };
-            let explanation = explain::explain(&input);
-            let clock = if args.now.is_some() { "--now" } else { "this clock" };
-            println!("explain: {} {} on listener `{}`, at {now} ({clock})", parts.method, parts.uri, listener.name);
-            print!("{}", render(&explanation));
-            if explanation.refused.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    let prepared = match prepare(args) {
+        Ok(prepared) => prepared,
+        Err(ReadError::Unreadable(e)) => return usage_error(&e),
+        Err(ReadError::Refused(why)) => {
+            println!("  1. HTTP/1 parsing: FAILED: {why}");
+            println!("result: refused: the gateway's HTTP/1 parser would answer 400 Bad Request, before any check");
+            return ExitCode::from(1);
         }
-        Err(e) => usage_error(&e),
-    }
+    };
+    let (config, parts, body) = (&prepared.config, &prepared.parts, &prepared.body);
+    let listener = match pick_listener(config, args.listener.as_deref(), args.route.as_deref(), parts) {
+        Ok(l) => l,
+        Err(e) => return usage_error(&e),
+    };
+    let now = args.now.unwrap_or_else(crate::proxy::unix_now);
+    let input = Input { config, listener, parts, body, now, route: args.route.as_deref() };
+    let explanation = explain::explain(&input);
+    let clock = if args.now.is_some() { "--now" } else { "this clock" };
+    println!("explain: {} {} on listener `{}`, at {now} ({clock})", parts.method, shown_target(parts), listener.name);
+    print!("{}", render(&explanation));
+    if explanation.refused.is_some() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// The request target with any MAC it carries (a presigned URL's) replaced.
+fn shown_target(parts: &Parts) -> String {
+    let view = crate::scheme::MessageView {
+        method: parts.method.as_str(),
+        scheme: "http",
+        authority: "",
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+    };
+    crate::scheme::redact::redact_carried_macs_in(&parts.uri.to_string(), &view)
 }
 
 fn usage_error(e: &anyhow::Error) -> ExitCode {
@@ -72,7 +92,7 @@ struct Prepared {
     body: Vec<u8>,
 }
 
-fn prepare(args: &ExplainArgs) -> anyhow::Result<Prepared> {
+fn prepare(args: &ExplainArgs) -> Result<Prepared, ReadError> {
     let config = super::load(&args.config)?.config;
     let text = match args.request.as_deref() {
         Some(path) if path.as_os_str() != "-" => {
@@ -95,104 +115,53 @@ fn prepare(args: &ExplainArgs) -> anyhow::Result<Prepared> {
     Ok(Prepared { config, parts, body })
 }
 
-fn pick_listener<'c>(config: &'c Config, name: Option<&str>) -> anyhow::Result<&'c Listener> {
+/// The listener named, else the one of the route named, else the only one,
+/// else the one whose port the request's `Host` names.
+fn pick_listener<'c>(
+    config: &'c Config,
+    name: Option<&str>,
+    route: Option<&str>,
+    parts: &Parts,
+) -> anyhow::Result<&'c Listener> {
     let names = || config.listeners.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ");
-    match name {
-        Some(name) => config
+    let named = |name: &str| {
+        config
             .listeners
             .iter()
             .find(|l| l.name == name)
-            .with_context(|| format!("no listener `{name}` (listeners: {})", names())),
-        None if config.listeners.len() == 1 => Ok(&config.listeners[0]),
-        None => bail!("the config has several listeners ({}): pass --listener", names()),
+            .with_context(|| format!("no listener `{name}` (listeners: {})", names()))
+    };
+    if let Some(name) = name {
+        return named(name);
+    }
+    if let Some(route) = route {
+        let routes =
+            || config.listeners.iter().flat_map(|l| &l.routes).map(|r| &*r.name).collect::<Vec<_>>().join(", ");
+        let found = config.route(route).with_context(|| format!("no route `{route}` (routes: {})", routes()))?;
+        return named(&found.listener);
+    }
+    if let [only] = config.listeners.as_slice() {
+        return Ok(only);
+    }
+    let port = host_port(parts);
+    let mut on_port = config.listeners.iter().filter(|l| Some(l.bind.port()) == port);
+    match (on_port.next(), on_port.next()) {
+        (Some(listener), None) => Ok(listener),
+        _ => bail!(
+            "the config has several listeners ({}) and the Host port names none of them: pass --listener",
+            names()
+        ),
     }
 }
 
-/// The request line and headers, and the body: from `curl -v` output (its
-/// `> ` lines; `*`, `<` and other lines are ignored) or raw HTTP/1.1.
-/// `body` replaces the text's own body.
-pub fn parse_request(text: &[u8], body: Option<Vec<u8>>) -> anyhow::Result<(Parts, Vec<u8>)> {
-    let text_str = String::from_utf8_lossy(text);
-    // curl -v output starts with its `*` or `>` lines; a request line starts
-    // with a method, so a body quoting `> ` cannot be mistaken for it.
-    let first = text_str.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    let is_curl = first.starts_with('*') || first.starts_with('>');
-    let (head, own_body): (Vec<String>, Vec<u8>) = if is_curl {
-        let lines = text_str.lines().filter_map(|l| l.strip_prefix('>')).map(|l| l.trim_start_matches(' '));
-        (lines.map(|l| l.trim_end_matches('\r').to_owned()).take_while(|l| !l.is_empty()).collect(), Vec::new())
-    } else {
-        let split = find(text, b"\r\n\r\n").map(|at| (at, 4)).or_else(|| find(text, b"\n\n").map(|at| (at, 2)));
-        let (head, rest) = match split {
-            Some((at, sep)) => (&text[..at], text[at + sep..].to_vec()),
-            None => (text, Vec::new()),
-        };
-        let head = String::from_utf8_lossy(head);
-        let lines = head.lines().map(|l| l.trim_end_matches('\r').to_owned());
-        (lines.skip_while(String::is_empty).collect(), rest)
+/// The port the request addressed: its `Host` (or absolute target), 80 when
+/// it names none.
+fn host_port(parts: &Parts) -> Option<u16> {
+    let authority = match parts.headers.get(http::header::HOST) {
+        Some(host) => host.to_str().ok()?.parse::<http::uri::Authority>().ok()?,
+        None => parts.uri.authority()?.clone(),
     };
-    let body = body.unwrap_or(own_body);
-    let Some((request_line, header_lines)) = head.split_first() else {
-        bail!("no request line: give `METHOD TARGET HTTP/1.1`, then headers, a blank line and the body");
-    };
-    let mut parts = request_parts(request_line)?;
-    for (n, line) in header_lines.iter().enumerate() {
-        let (name, value) =
-            line.split_once(':').with_context(|| format!("header line {} is not `Name: value`: {line}", n + 2))?;
-        let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .with_context(|| format!("header line {}: invalid name `{name}`", n + 2))?;
-        let value = HeaderValue::from_str(value.trim())
-            .with_context(|| format!("header line {}: invalid value for `{name}`", n + 2))?;
-        parts.headers.append(name, value);
-    }
-    let body = frame_body(&mut parts, body)?;
-    Ok((parts, body))
-}
-
-fn request_parts(line: &str) -> anyhow::Result<Parts> {
-    let mut words = line.split_whitespace();
-    let (Some(method), Some(target)) = (words.next(), words.next()) else {
-        bail!("the request line is not `METHOD TARGET HTTP/1.1`: {line}");
-    };
-    let version = match words.next() {
-        None | Some("HTTP/1.1") => Version::HTTP_11,
-        Some("HTTP/1.0") => Version::HTTP_10,
-        Some("HTTP/2" | "HTTP/2.0") => Version::HTTP_2,
-        Some(other) => bail!("unknown HTTP version `{other}`"),
-    };
-    let request = http::Request::builder()
-        .method(method)
-        .uri(target)
-        .version(version)
-        .body(())
-        .with_context(|| format!("the request line does not parse: {line}"))?;
-    Ok(request.into_parts().0)
-}
-
-/// The body as the gateway would read it: `Content-Length` bytes (a file's
-/// trailing newline beyond them is not part of it); a body with no framing
-/// header gets a `Content-Length`, as the sender's client adds one.
-fn frame_body(parts: &mut Parts, mut body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-    if parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
-        bail!("a chunked body cannot be read here: remove Transfer-Encoding and give the decoded body");
-    }
-    match crate::proxy::declared_length(&parts.headers) {
-        Some(len) => {
-            let len = usize::try_from(len).context("Content-Length is too large")?;
-            if body.len() < len {
-                bail!("the body has {} bytes but Content-Length says {len}: give the whole body", body.len());
-            }
-            body.truncate(len);
-        }
-        None if !body.is_empty() => {
-            parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        }
-        None => {}
-    }
-    Ok(body)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    Some(authority.port_u16().unwrap_or(80))
 }
 
 /// The numbered steps, the hints, the signed text between markers, and the
@@ -223,49 +192,4 @@ pub fn render(e: &Explanation) -> String {
         Some(Refusal::OtherRoute) => writeln!(out, "result: refused: the request does not reach the route asked for"),
     };
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn curl_verbose_output_gives_its_request_lines() {
-        let text = b"*   Trying 127.0.0.1:8080...\n* Connected\n> POST /_functions/x?y=1 HTTP/1.1\r\n> Host: a.example\r\n\
-            > Content-Length: 2\r\n> \r\n} [2 bytes data]\n< HTTP/1.1 401 Unauthorized\n< content-type: application/json\n";
-        let (parts, body) = parse_request(text, Some(b"hi".to_vec())).expect("parses");
-        assert_eq!((parts.method.as_str(), parts.uri.to_string().as_str()), ("POST", "/_functions/x?y=1"));
-        assert_eq!(parts.headers["host"], "a.example");
-        assert_eq!(parts.headers.len(), 2, "response lines are not request headers");
-        assert_eq!(body, b"hi");
-    }
-
-    #[test]
-    fn raw_http_with_bare_newlines_is_read_to_its_content_length() {
-        let (parts, body) =
-            parse_request(b"PUT /a HTTP/1.1\nHost: h\nContent-Length: 7\n\nabc\n> x\n", None).expect("parses");
-        assert_eq!(parts.version, Version::HTTP_11);
-        assert_eq!(body, b"abc\n> x", "a body quoting `> ` stays raw HTTP; the file's last newline is not in it");
-    }
-
-    #[test]
-    fn a_body_without_framing_gets_its_content_length() {
-        let (parts, body) = parse_request(b"POST /a HTTP/1.1\r\nHost: h\r\n\r\n{}", None).expect("parses");
-        assert_eq!((parts.headers["content-length"].to_str().ok(), body.as_slice()), (Some("2"), &b"{}"[..]));
-    }
-
-    #[test]
-    fn unreadable_requests_say_why() {
-        let cases: [(&[u8], &str); 5] = [
-            (b"", "no request line"),
-            (b"GET\r\n\r\n", "not `METHOD TARGET HTTP/1.1`"),
-            (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", "header line 2"),
-            (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc", "Content-Length says 9"),
-            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "chunked"),
-        ];
-        for (text, why) in cases {
-            let err = parse_request(text, None).expect_err("refused");
-            assert!(format!("{err:#}").contains(why), "{err:#} should mention {why}");
-        }
-    }
 }

@@ -201,7 +201,7 @@ impl Checked<'_> {
             Some(keyid) => format!("key id `{keyid}`"),
             None => "the route's own secrets (no key id)".into(),
         })?;
-        out.signed = scheme.signed_text(&credentials, first);
+        out.signed = super::verify::shown(view, scheme.signed_text(&credentials, first));
         let keyid = scheme.keyid(&credentials);
         let known = lookup(keyid).ok_or(Rejection::Auth(AuthError::InvalidSignature));
         if known.is_err() {
@@ -234,7 +234,12 @@ impl Checked<'_> {
         let bound = scheme.check_body(view, &verified.credentials, input.body).map_err(Rejection::from);
         let detail = if scheme.reads_body_first() { "covered by the MAC" } else { "bound by its digest" };
         out.step("body", bound, |()| detail.to_owned())?;
-        let replay = if self.policy.replay { "on: explain does not consult the replay store" } else { "off" };
+        let replay = if self.policy.replay {
+            "on; NOT CHECKED here: explain does not see the replay store, and the gateway refuses a nonce used before \
+             with replayed_request"
+        } else {
+            "off on this route"
+        };
         out.ok("replay protection", replay.into());
         Ok(())
     }

@@ -174,7 +174,7 @@ where
             // Debug routes only: parsing again costs nothing on the others.
             let signed = request.policy.debug_signature_base.then(|| {
                 let rank = |keyid: &str| lookup(Some(keyid)).map(|found| found.allowed);
-                scheme.parse(&view, &first, now, &rank).ok().map(|c| scheme.signed_text(&c, &first))
+                scheme.parse(&view, &first, now, &rank).ok().map(|c| shown(&view, scheme.signed_text(&c, &first)))
             });
             return Err(Refused { rejection: e.into(), signed: signed.flatten() });
         }
@@ -187,7 +187,8 @@ where
         None => first,
     };
     if let Err(e) = scheme.check_body(&view, &verified.credentials, &body) {
-        let signed = request.policy.debug_signature_base.then(|| scheme.signed_text(&verified.credentials, &body));
+        let signed =
+            request.policy.debug_signature_base.then(|| shown(&view, scheme.signed_text(&verified.credentials, &body)));
         return Err(Refused { rejection: e.into(), signed });
     }
     let caller = verified.owner;
@@ -197,4 +198,11 @@ where
         ttl: Duration::from_secs(r.ttl_secs),
     });
     Ok(Verified { body, identity: caller.identity(), replay })
+}
+
+/// The signed text as it may be shown to a person (a debug 401, `explain`):
+/// any MAC the request itself carries, which a signature may cover, replaced.
+pub(super) fn shown(view: &MessageView<'_>, mut signed: Vec<SignedPart>) -> Vec<SignedPart> {
+    scheme::redact::redact_carried_macs(&mut signed, view);
+    signed
 }

@@ -39,6 +39,7 @@ pub mod compat;
 pub mod digest;
 pub mod field;
 pub mod keyed;
+pub mod redact;
 pub mod rfc9421;
 mod secret;
 pub mod sf;
