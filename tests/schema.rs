@@ -101,21 +101,38 @@ fn python_jsonschema_passes_every_shipped_config() {
     assert!(output.contains("0 error(s); self-test: 0 failure(s)"), "{output}");
 }
 
+/// `:LINE: /pointer: ` (or `: /pointer: ` without a line) and the message of
+/// an `# expect: [LINE] /pointer message` line of a fixture.
+fn expected_error(expect: &str) -> (String, &str) {
+    let (line, rest) = match expect.split_once(' ') {
+        Some((line, rest)) if line.parse::<u32>().is_ok() => (Some(line), rest),
+        _ => (None, expect),
+    };
+    let (pointer, message) = rest.split_once(' ').unwrap();
+    (format!("{}: {pointer}: ", line.map(|l| format!(":{l}")).unwrap_or_default()), message)
+}
+
 #[test]
 fn python_jsonschema_fails_each_broken_config_at_the_broken_key() {
     if !python_validator_available() {
         return;
     }
-    // carrier-broken-*: a Kubernetes manifest whose embedded gateway.yaml is broken.
-    for path in fixtures("broken-").into_iter().chain(fixtures("carrier-broken-")) {
+    // carrier-broken-*: a Kubernetes or Compose manifest whose embedded config is
+    // misspelled, unparsable or invalid; empty-broken-*: a file with no config;
+    // doc-broken-*: a Markdown file whose yaml blocks hold broken configs.
+    let prefixes = ["broken-", "carrier-broken-", "empty-broken-", "doc-broken-"];
+    for path in prefixes.into_iter().flat_map(fixtures) {
         let out = validator(&[&path]);
         let output = text(&out);
         assert_eq!(out.status.code(), Some(1), "{}: {output}", path.display());
-        // The fixture names where its error is: `# expect: /pointer text`.
+        // The fixture names where each of its errors is: `# expect: [LINE] /pointer text`.
         let fixture = std::fs::read_to_string(&path).unwrap();
-        let expect = fixture.lines().find_map(|l| l.strip_prefix("# expect: ")).unwrap();
-        let (pointer, message) = expect.split_once(' ').unwrap();
-        assert!(output.contains(&format!(": {pointer}: ")) && output.contains(message), "{expect}: {output}");
+        let expects: Vec<&str> = fixture.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
+        assert!(!expects.is_empty(), "{}: no `# expect:` line", path.display());
+        for expect in expects {
+            let (at, message) = expected_error(expect);
+            assert!(output.lines().any(|l| l.contains(&at) && l.contains(message)), "{expect}: {output}");
+        }
     }
 }
 
