@@ -21,7 +21,10 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
 COPY --from=planner /src/recipe.json recipe.json
-# Rebuilt only when a manifest or Cargo.lock changes.
+# Build settings (jemalloc's, compiled in) must be there when the
+# dependencies compile.
+COPY .cargo .cargo
+# Rebuilt only when a manifest, Cargo.lock or .cargo changes.
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 # The whole workspace; .dockerignore keeps target/ and .git out.
 COPY . .
