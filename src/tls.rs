@@ -43,14 +43,7 @@ pub struct Pem<'a> {
 /// http/1.1, no 0-RTT. Used at start-up and on every reload, so both load
 /// the same way.
 pub fn server_config(cert: Pem<'_>, key: Pem<'_>, client_ca: Option<Pem<'_>>) -> Result<ServerConfig, TlsError> {
-    let file_err = |path: &Path, why: String| TlsError::Ca { path: path.display().to_string(), why };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.bytes)
-        .collect::<Result<_, _>>()
-        .map_err(|e| file_err(cert.path, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(file_err(cert.path, "no PEM certificates".into()));
-    }
-    let key_der = PrivateKeyDer::from_pem_slice(key.bytes).map_err(|e| file_err(key.path, e.to_string()))?;
+    let (certs, key_der) = chain_and_key(cert, key)?;
     let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
@@ -74,7 +67,17 @@ pub fn server_config(cert: Pem<'_>, key: Pem<'_>, client_ca: Option<Pem<'_>>) ->
 /// Checks that `cert` holds a certificate chain and `key` its private key
 /// (PEM), as a TLS client presents them.
 pub fn check_client_identity(cert: Pem<'_>, key: Pem<'_>) -> Result<(), TlsError> {
-    let file_err = |path: &Path, why: String| TlsError::Ca { path: path.display().to_string(), why };
+    let (certs, key_der) = chain_and_key(cert, key)?;
+    rustls::sign::CertifiedKey::from_der(certs, key_der, &provider())
+        .map_err(|e| file_err(key.path, format!("not the certificate's key: {e}")))?;
+    Ok(())
+}
+
+/// A certificate chain (at least one certificate) and a private key, PEM.
+fn chain_and_key(
+    cert: Pem<'_>,
+    key: Pem<'_>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| file_err(cert.path, e.to_string()))?;
@@ -82,9 +85,11 @@ pub fn check_client_identity(cert: Pem<'_>, key: Pem<'_>) -> Result<(), TlsError
         return Err(file_err(cert.path, "no PEM certificates".into()));
     }
     let key_der = PrivateKeyDer::from_pem_slice(key.bytes).map_err(|e| file_err(key.path, e.to_string()))?;
-    rustls::sign::CertifiedKey::from_der(certs, key_der, &provider())
-        .map_err(|e| file_err(key.path, format!("not the certificate's key: {e}")))?;
-    Ok(())
+    Ok((certs, key_der))
+}
+
+fn file_err(path: &Path, why: String) -> TlsError {
+    TlsError::Ca { path: path.display().to_string(), why }
 }
 
 /// Client config for upstreams: webpki roots, or only `ca` when given.

@@ -10,7 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::redis_servers::{CLUSTER_PASSWORD, Cluster, free_port, openssl_pki, redis_installed};
+use common::redis_servers::{CLUSTER_PASSWORD, Cluster, free_port, redis_installed};
+use common::tls::pki;
 use common::tls::temp_dir;
 use common::*;
 use http::StatusCode;
@@ -83,7 +84,7 @@ async fn a_tls_cluster_shares_replay_state_too() {
         return;
     }
     let dir = temp_dir("cluster-tls");
-    let pki = openssl_pki(&dir, "cluster", vec!["127.0.0.1".into()]);
+    let pki = pki(&dir, "cluster", vec!["127.0.0.1".into()]);
     let cluster = Cluster::start_tls(3, &pki);
     assert!(cluster.urls().iter().all(|u| u.starts_with("rediss://")));
     assert_shared_and_spread(&cluster, &format!(", ca: \"{}\"", pki.ca_pem.display())).await;

@@ -12,8 +12,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::redis_servers::{RedisServer, free_port, openssl_pki as pki, redis_installed};
-use common::tls::{Pki, temp_dir};
+use common::redis_servers::{RedisServer, free_port, redis_installed};
+use common::tls::{Pki, pki, temp_dir};
 use common::*;
 use http::StatusCode;
 

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-
 use super::tls::{Pki, temp_dir};
 
 /// Whether `redis-server` and `redis-cli` can run. Without them the tests
@@ -24,31 +22,6 @@ pub fn redis_installed() -> bool {
         eprintln!("NOTICE: redis-server is not installed; skipping (apt-get install redis-server)");
     }
     installed
-}
-
-/// Like `tls::pki`, with distinct names for the CA and the leaf: OpenSSL
-/// (redis-server, redis-cli) takes a leaf named like its issuer for a
-/// self-signed certificate and refuses it.
-pub fn openssl_pki(dir: &Path, name: &str, sans: Vec<String>) -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, format!("hmacgw test {name} CA"));
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut leaf_params = CertificateParams::new(sans).unwrap();
-    leaf_params.distinguished_name.push(DnType::CommonName, format!("hmacgw test {name}"));
-    let leaf = leaf_params.signed_by(&key, &ca).unwrap();
-    let p = |f: &str| dir.join(format!("{name}-{f}.pem"));
-    std::fs::write(p("ca"), ca.pem()).unwrap();
-    std::fs::write(p("cert"), leaf.pem()).unwrap();
-    std::fs::write(p("key"), key.serialize_pem()).unwrap();
-    Pki {
-        ca_pem: p("ca"),
-        cert_pem: p("cert"),
-        key_pem: p("key"),
-        leaf_der: leaf.der().clone(),
-        leaf_key: key.serialize_der(),
-    }
 }
 
 /// A free loopback port (nothing listens on it when this returns).

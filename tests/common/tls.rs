@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
 use super::verify_yaml;
 
@@ -24,12 +24,18 @@ pub struct Pki {
     pub leaf_key: Vec<u8>,
 }
 
+/// The CA and the leaf carry distinct names: OpenSSL (redis-server,
+/// redis-cli) takes a leaf named like its issuer for a self-signed
+/// certificate and refuses it.
 pub fn pki(dir: &Path, name: &str, sans: Vec<String>) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, format!("hmacgw test {name} CA"));
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(sans).unwrap().signed_by(&key, &ca).unwrap();
+    let mut leaf_params = CertificateParams::new(sans).unwrap();
+    leaf_params.distinguished_name.push(DnType::CommonName, format!("hmacgw test {name}"));
+    let leaf = leaf_params.signed_by(&key, &ca).unwrap();
     let p = |f: &str| dir.join(format!("{name}-{f}.pem"));
     std::fs::write(p("ca"), ca.pem()).unwrap();
     std::fs::write(p("cert"), leaf.pem()).unwrap();
