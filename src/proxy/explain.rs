@@ -17,8 +17,8 @@ use http::request::Parts;
 
 use super::hygiene;
 use super::verify::{Caller, consumer_key, rfc9421_rules, webhook_keys};
-use super::{body, path, route};
-use crate::config::{Action, Config, Listener, PathPolicy, Route, VerifyPolicy, VerifyScheme};
+use super::{body, route};
+use crate::config::{Action, Config, Listener, Route, VerifyPolicy, VerifyScheme};
 use crate::error::Rejection;
 use crate::scheme::{self, AuthError, Found, MessageView, Scheme, SignedPart};
 
@@ -117,11 +117,7 @@ fn run(input: &Input<'_>, out: &mut Explanation) -> Result<(), Refusal> {
         out.hints.push(routes_on(input.listener));
         return Err(Refusal::OtherRoute);
     }
-    let strict = match route.path_policy {
-        PathPolicy::Strict => path::check_strict(parts.uri.path()).map_err(Rejection::NonCanonicalPath),
-        _ => Ok(()),
-    };
-    out.step("path policy", strict, |()| String::new())?;
+    out.step("path policy", route::check_path_policy(route, parts.uri.path()), |()| String::new())?;
     out.step("upgrade", hygiene::check_upgrade(parts, route.websocket), |_| String::new())?;
     let length = body::check_declared_length(route, &parts.headers).and_then(|()| body_within(route, input.body));
     out.step("body size", length, |()| format!("{} bytes", input.body.len()))?;

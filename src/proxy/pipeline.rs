@@ -14,8 +14,8 @@ use hyper::body::Incoming;
 use super::hygiene::{self, Authority};
 use super::upstream_request::build_upstream_request;
 use super::verify::{self, ReplayKey};
-use super::{Conn, Identity, Proxy, ProxyBody, RequestIds, body, forward, headers, path, route};
-use crate::config::{Action, PathPolicy, ReplayRelease, Route};
+use super::{Conn, Identity, Proxy, ProxyBody, RequestIds, body, forward, headers, route};
+use crate::config::{Action, ReplayRelease, Route};
 use crate::error::Rejection;
 use crate::generation::Generation;
 use crate::replay::Claim;
@@ -147,9 +147,7 @@ fn route<'a>(ctx: &mut RequestCtx<'a>, parts: &Parts, authority: Authority) -> R
     let routes = generation.listener(&ctx.conn.listener).map_or(&[][..], |(_, l)| &l.routes[..]);
     let route =
         route::find(routes, Some(authority.host()), &parts.method, parts.uri.path()).ok_or(Rejection::NoRoute)?;
-    if route.path_policy == PathPolicy::Strict {
-        path::check_strict(parts.uri.path()).map_err(Rejection::NonCanonicalPath)?;
-    }
+    route::check_path_policy(route, parts.uri.path())?;
     let websocket = hygiene::check_upgrade(parts, route.websocket)?;
     // Refusals of a path or an upgrade have always been counted without a
     // route label; everything from here on carries it.

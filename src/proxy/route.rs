@@ -41,6 +41,15 @@ pub fn target_for(route: &Route, path: &str, query: Option<&str>) -> Result<Path
         .map_err(|_| Rejection::BadRequest("the request target cannot be forwarded".into()))
 }
 
+/// The route's path policy applied to `path`: a strict route refuses a
+/// non-canonical path. The pipeline and `explain` both ask here.
+pub(super) fn check_path_policy(route: &Route, path: &str) -> Result<(), Rejection> {
+    match route.path_policy {
+        crate::config::PathPolicy::Strict => super::path::check_strict(path).map_err(Rejection::NonCanonicalPath),
+        _ => Ok(()),
+    }
+}
+
 /// [`target_for`] a request's URI. When the route changes nothing (no base
 /// path, no prefix stripped), the request's own target is reused: its bytes
 /// are shared, not copied.
