@@ -80,7 +80,8 @@ async fn explain_and_the_gateway_judge_the_same_bytes_alike() {
 /// on the demo, which has two listeners: the Host's port picks one.
 #[test]
 fn the_listener_comes_from_the_host_port_or_the_route() {
-    let demo = std::path::Path::new("gateway.yaml");
+    // The demo itself, copied to a temp dir (explain's request files go beside it).
+    let demo = &write_config("explain-demo", &std::fs::read_to_string("gateway.yaml").unwrap());
     let request = |host: &str| format!("GET /_functions/siteStats HTTP/1.1\r\nHost: {host}\r\n\r\n");
     let out = explain(demo, request("127.0.0.1:8080").as_bytes(), 0, &[]);
     assert_eq!(out.code, 1, "{out}");
