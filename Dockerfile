@@ -5,7 +5,7 @@
 #   docker build -t hmac-gateway .
 #   docker run --rm -p 8080:8080 -p 8081:8081 -p 9901:9901 hmac-gateway
 #
-# tests/container.rs checks this file: every COPY source exists, the config the
+# tests/it/container.rs checks this file: every COPY source exists, the config the
 # CMD names is the one copied in, EXPOSE matches its listeners. CI lints it with
 # hadolint.
 

@@ -1,4 +1,4 @@
-// Independent GitHub webhook signer/verifier for tests/webhooks.rs, using
+// Independent GitHub webhook signer/verifier for tests/it/webhooks.rs, using
 // GitHub's own @octokit/webhooks-methods. Reads {"mode", "secret", "body_b64",
 // "signature"} on stdin; "sign" prints the X-Hub-Signature-256 value,
 // "verify" exits 0 when it verifies and 1 when it does not.

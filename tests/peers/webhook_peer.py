@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent webhook signers and verifiers for tests/webhooks.rs.
+"""Independent webhook signers and verifiers for tests/it/webhooks.rs.
 
 Reads one JSON object on stdin:
   {"mode": "sign" | "verify", "provider": "stripe" | "slack" | "standard-webhooks",

@@ -1,0 +1,119 @@
+//! Websocket upgrades: refused unless the route allows them, verified like
+//! any request, and tunnelled only after the upstream answers 101.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::common::*;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Answers the handshake with `status_line`, then echoes whatever arrives.
+async fn ws_upstream(status_line: &'static str) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                record.lock().unwrap().push(String::from_utf8_lossy(&head).into_owned());
+                let reply = format!(
+                    "{status_line}\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: test\r\ncontent-length: 0\r\n\r\n"
+                );
+                stream.write_all(reply.as_bytes()).await.unwrap();
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, heads)
+}
+
+fn ws_route(upstream: SocketAddr, allow: bool) -> String {
+    let ws = if allow { "    websocket: true\n" } else { "" };
+    verify_yaml(&format!("http://{upstream}"), "", "")
+        .replace("    upstream: \"http", &format!("{ws}    upstream: \"http"))
+}
+
+fn upgrade_request(addr: SocketAddr, signed_request: bool) -> String {
+    let mut req = Req::get(addr, "/_functions/socket");
+    req.headers.insert("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==".parse().unwrap());
+    req.headers.insert("sec-websocket-version", "13".parse().unwrap());
+    if signed_request {
+        req = signed(req);
+    }
+    format!(
+        "GET /_functions/socket HTTP/1.1\r\nhost: {addr}\r\nconnection: upgrade\r\nupgrade: websocket\r\n{}\r\n",
+        header_lines(&req)
+    )
+}
+
+async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[tokio::test]
+async fn a_verified_upgrade_is_tunnelled_after_101() {
+    let (up, heads) = ws_upstream("HTTP/1.1 101 Switching Protocols").await;
+    let gw = gateway(&ws_route(up, true)).await;
+    let addr = gw.addr("ingress").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(upgrade_request(addr, true).as_bytes()).await.unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream.write_all(b"ping through the tunnel").await.unwrap();
+    let mut echoed = [0u8; 23];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echoed)).await.unwrap().unwrap();
+    assert_eq!(&echoed, b"ping through the tunnel");
+    let seen = heads.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].contains("upgrade: websocket") && seen[0].contains("x-consumer-id: site-b"), "{}", seen[0]);
+}
+
+#[tokio::test]
+async fn unsigned_or_disallowed_upgrades_never_reach_the_upstream() {
+    let (up, heads) = ws_upstream("HTTP/1.1 101 Switching Protocols").await;
+    let gw = gateway(&ws_route(up, true)).await;
+    let addr = gw.addr("ingress").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(upgrade_request(addr, false).as_bytes()).await.unwrap();
+    assert!(read_head(&mut stream).await.starts_with("HTTP/1.1 401"));
+
+    let gw = gateway(&ws_route(up, false)).await;
+    let addr = gw.addr("ingress").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(upgrade_request(addr, true).as_bytes()).await.unwrap();
+    assert!(read_head(&mut stream).await.starts_with("HTTP/1.1 400"));
+    assert!(heads.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn no_tunnel_unless_the_upstream_switches() {
+    let (up, _) = ws_upstream("HTTP/1.1 403 Forbidden").await;
+    let gw = gateway(&ws_route(up, true)).await;
+    let addr = gw.addr("ingress").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(upgrade_request(addr, true).as_bytes()).await.unwrap();
+    assert!(read_head(&mut stream).await.starts_with("HTTP/1.1 403"));
+}
