@@ -126,9 +126,10 @@ fn move_ports(text: &str, ports: &HashMap<u16, SocketAddr>) -> String {
     out
 }
 
-/// A loopback port nothing listens on right now.
+/// A loopback address for a site's listener, which the other site's file names
+/// before either starts.
 fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    SocketAddr::from(([127, 0, 0, 1], ports::unused_port()))
 }
 
 /// Asserts `got` is the gateway's JSON refusal `status`/`code`.

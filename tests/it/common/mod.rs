@@ -5,6 +5,7 @@
 pub mod binary;
 pub mod explain;
 pub mod h2;
+pub mod ports;
 pub mod redis_servers;
 pub mod tls;
 

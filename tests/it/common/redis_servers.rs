@@ -24,9 +24,9 @@ pub fn redis_installed() -> bool {
     installed
 }
 
-/// A free loopback port (nothing listens on it when this returns).
+/// A loopback port for a redis-server, which must be told its port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    super::ports::unused_port()
 }
 
 /// One `redis-server`, restartable on the same port, directory and options.
