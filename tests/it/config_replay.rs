@@ -94,6 +94,7 @@ fn wrong_combinations_are_reported_where_they_are_written() {
         ("{ store: memory, password_secret: redis-pass }".into(), "redis-pass }".into(), "this one is `store: memory`"),
         ("{ store: redis-cluster }".into(), "redis-cluster".into(), "exactly one of `nodes` or `nodes_secret`"),
         ("{ store: redis-cluster, nodes: [] }".into(), "[]".into(), "at least one node URL"),
+        ("{ store: redis, url: \"redis://10.0.0.1:6379\", timeout: 0s }".into(), "0s }".into(), "greater than zero"),
     ];
     for (replay, needle, expected) in cases {
         let yaml = yaml(&replay, pass);

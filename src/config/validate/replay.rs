@@ -2,6 +2,8 @@
 //! or a cluster) with its credentials and TLS. Messages never quote a URL
 //! or a password: either may come from a secret.
 
+use std::time::Duration;
+
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo as _};
 use serde_saphyr::Location;
 use zeroize::Zeroizing;
@@ -85,8 +87,20 @@ fn redis(ctx: &mut Ctx<'_>, replay: &RawReplay, secrets: &Secrets, cluster: bool
         tls,
         key_prefix: replay.key_prefix.clone().unwrap_or_else(|| defaults::REDIS_KEY_PREFIX.into()),
         on_error: on_error(ctx, replay),
-        timeout: replay.timeout.as_ref().map_or(defaults::REDIS_TIMEOUT, |t| t.value.0),
+        timeout: redis_timeout(ctx, replay),
     })
+}
+
+/// `replay.timeout`: zero would fail every claim (and, fail closed, every request).
+fn redis_timeout(ctx: &mut Ctx<'_>, replay: &RawReplay) -> Duration {
+    match &replay.timeout {
+        Some(t) if t.value.0.is_zero() => {
+            ctx.on(t, "a timeout must be greater than zero");
+            defaults::REDIS_TIMEOUT
+        }
+        Some(t) => t.value.0,
+        None => defaults::REDIS_TIMEOUT,
+    }
 }
 
 fn single_url(ctx: &mut Ctx<'_>, replay: &RawReplay, secrets: &Secrets) -> Option<Addresses> {
