@@ -254,7 +254,7 @@ async fn a_debug_route_shows_its_signature_base_in_the_401_and_a_normal_one_does
     let config = write_config("explain-debug", &yaml(&upstream.addr.to_string()));
     let check_out = std::process::Command::new(env!("CARGO_BIN_EXE_hmac-gateway"))
         .args(["check", "--config"])
-        .arg(&config)
+        .arg(&*config)
         .output()
         .unwrap();
     let summary = String::from_utf8_lossy(&check_out.stdout);

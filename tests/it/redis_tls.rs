@@ -8,10 +8,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common::redis_servers::{RedisServer, free_port, redis_installed};
-use crate::common::tls::{Pki, pki, temp_dir};
+use crate::common::tls::{Pki, TempDir, pki, temp_dir};
 use crate::common::*;
 use http::StatusCode;
 
@@ -25,7 +25,8 @@ struct TlsRedis {
     server_pki: Pki,
     /// Issued the client certificate the gateway presents.
     client_pki: Pki,
-    dir: PathBuf,
+    /// Holds both PKIs' files; removed with the server.
+    dir: TempDir,
 }
 
 fn tls_redis() -> TlsRedis {
@@ -68,19 +69,13 @@ fn tls_redis() -> TlsRedis {
         "~*".into(),
         "+@all".into(),
     ];
-    let server = RedisServer::start(port, &temp_dir("redis-tls-data"), args.to_vec());
+    let server = RedisServer::start(port, &temp_dir("redis-tls-data").keep(), args.to_vec());
     TlsRedis { server, server_pki, client_pki, dir }
 }
 
 impl TlsRedis {
     fn url(&self) -> String {
         format!("rediss://127.0.0.1:{}", self.server.port)
-    }
-}
-
-impl Drop for TlsRedis {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

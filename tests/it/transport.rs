@@ -46,6 +46,8 @@ async fn h2c_clients_are_verified_like_http1_ones() {
 struct TlsUpstream {
     port: u16,
     ca_path: std::path::PathBuf,
+    /// Holds the CA file; removed with the upstream.
+    _dir: tls::TempDir,
     seen: Arc<Mutex<Vec<(Version, http::HeaderMap)>>>,
 }
 
@@ -55,10 +57,8 @@ async fn tls_upstream() -> TlsUpstream {
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let leaf_key = KeyPair::generate().unwrap();
     let leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&leaf_key, &ca).unwrap();
-    let dir =
-        std::env::temp_dir().join(format!("hmacgw-tls-{}-{}", std::process::id(), leaf_key.serialize_der().len()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca_path = dir.join(format!("ca-{}.pem", rand_suffix()));
+    let dir = tls::temp_dir("tls-upstream");
+    let ca_path = dir.join("ca.pem");
     std::fs::write(&ca_path, ca.pem()).unwrap();
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -95,7 +95,7 @@ async fn tls_upstream() -> TlsUpstream {
             });
         }
     });
-    TlsUpstream { port, ca_path, seen }
+    TlsUpstream { port, ca_path, _dir: dir, seen }
 }
 
 fn rand_suffix() -> String {

@@ -76,9 +76,23 @@ pub fn explain(config: &Path, request: &[u8], now: i64, extra: &[&str]) -> Expla
     }
 }
 
+/// A config file in a directory of its own, removed when this is dropped.
+pub struct ConfigFile {
+    path: PathBuf,
+    _dir: super::tls::TempDir,
+}
+
+impl std::ops::Deref for ConfigFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Writes `yaml` as `gateway.yaml` in a fresh directory.
-pub fn write_config(tag: &str, yaml: &str) -> PathBuf {
-    let path = super::tls::temp_dir(tag).join("gateway.yaml");
+pub fn write_config(tag: &str, yaml: &str) -> ConfigFile {
+    let dir = super::tls::temp_dir(tag);
+    let path = dir.join("gateway.yaml");
     std::fs::write(&path, yaml).unwrap();
-    path
+    ConfigFile { path, _dir: dir }
 }

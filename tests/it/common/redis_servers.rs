@@ -53,7 +53,7 @@ impl RedisServer {
         let port = free_port();
         let mut args = vec!["--port".to_owned(), port.to_string()];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        Self::start(port, &temp_dir(tag), args)
+        Self::start(port, &temp_dir(tag).keep(), args)
     }
 
     /// (Re)starts the process with the options it was created with.
@@ -199,7 +199,7 @@ impl Cluster {
             "+asking",
         ];
         let args = listen.into_iter().chain(cluster.map(str::to_owned)).collect();
-        let mut server = RedisServer::start(port, &temp_dir(&format!("cluster{i}")), args);
+        let mut server = RedisServer::start(port, &temp_dir(&format!("cluster{i}")).keep(), args);
         if let Some(pki) = tls {
             server.cli_args = vec!["--tls".into(), "--cacert".into(), pki.ca_pem.display().to_string()];
         }

@@ -8,11 +8,48 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 
 use super::verify_yaml;
 
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
+/// A fresh directory under the system temp dir, removed with its contents
+/// when dropped, so test runs leave nothing behind.
+pub struct TempDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempDir {
+    /// The path, with the directory left for its new owner to remove (a
+    /// `RedisServer` removes its data directory itself).
+    pub fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        self.path.clone()
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+pub fn temp_dir(tag: &str) -> TempDir {
+    let path = std::env::temp_dir()
         .join(format!("hmacgw-{tag}-{}", hmac_gateway::testing::fresh_nonce().unwrap().replace(['-', '_'], "x")));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    std::fs::create_dir_all(&path).unwrap();
+    TempDir { path, keep: false }
 }
 
 /// A CA that signs one leaf; files are written as PEM under `dir`.
