@@ -8,6 +8,8 @@
 #   --duration S     seconds per wrk run (default 8)
 #   --only LIST      comma-separated rows: get,post,sign,idle,replay (default: all)
 #   --idle-conns N   idle keep-alive connections for the memory row (default 10000)
+#   --profile        after the pinned rows, a `perf` profile of the gateway on the verify route (one more
+#                    wrk run, not recorded): the top entries by self time, printed after the table
 #
 # Environment: BIN and LOADGEN point at prebuilt binaries (hmac-gateway and examples/loadgen); without
 # them the script builds both with `$CARGO build --release` (CARGO defaults to cargo). Also CONNS (wrk
@@ -55,6 +57,7 @@ ONLY=${ONLY:-get,post,sign,idle,replay}
 BASE_PORT=${BASE_PORT:-18100}
 CARGO=${CARGO:-cargo}
 LOADGEN_RATE=${LOADGEN_RATE:-40000} # pre-signed requests per second of a replay-on run
+PROFILE=${PROFILE:-0}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -66,6 +69,7 @@ parse_args() {
       --duration) DURATION=$2; shift ;;
       --only) ONLY=$2; shift ;;
       --idle-conns) IDLE_CONNS=$2; shift ;;
+      --profile) PROFILE=1 ;;
       -h|--help) usage; exit 0 ;;
       *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -434,6 +438,30 @@ bench_row() { # row, targets...
   done
 }
 
+# Where the gateway's CPU goes on the pinned verify route: perf samples the gateway during one more wrk run.
+profile_gateway() {
+  if ! command -v perf > /dev/null; then
+    log "profile: perf is not installed (apt-get install linux-perf); skipped"
+    return 0
+  fi
+  log "profile: perf on the gateway, pinned verify route, ${DURATION}s"
+  wrk_args get
+  perf record -F 999 -g -o "$WORK/perf.data" -p "${PID[gateway]}" -- sleep "$DURATION" > "$WORK/perf.log" 2>&1 &
+  local perf_pid=$!
+  run_wrk get gateway profile "$DURATION" no "${WRK_ARGS[@]}"
+  wait "$perf_pid" || true
+  { # by binary (kernel, libc, gateway), then by symbol
+    perf_top --sort dso -F overhead,dso --percent-limit 1
+    echo
+    perf_top --sort dso,symbol -F overhead,dso,sym --percent-limit 0.7
+  } > "$WORK/profile.txt"
+}
+
+perf_top() { # perf report arguments: self time, flat, no headers or padding
+  perf report -i "$WORK/perf.data" --no-children -g none --stdio "$@" 2> /dev/null \
+    | grep -v '^#' | grep -v '^$' | sed -E 's/( +-)+ *$//; s/ +$//' | sort -rn || true
+}
+
 make_post_body() { # 1 MiB of printable bytes, and the environment post.lua reads
   head -c 786432 /dev/urandom | base64 -w0 > "$WORK/body.bin"
   [ "$(stat -c %s "$WORK/body.bin")" = 1048576 ]
@@ -545,6 +573,7 @@ main() {
     wants get && bench_row get nginx haproxy gateway
     wants post && bench_row post nginx haproxy gateway
     wants sign && bench_row sign nginx haproxy gateway-sign
+    [ "$PROFILE" = 1 ] && profile_gateway
     stop_layout
   fi
   if wants get || wants sign; then
@@ -557,6 +586,11 @@ main() {
   wants replay && bench_replay
   echo "loadavg_after=$(cut -d' ' -f1 /proc/loadavg)" >> "$WORK/machine.txt"
   python3 "$HERE/report.py" "$RESULTS" "$WORK/machine.txt"
+  if [ -s "$WORK/profile.txt" ]; then
+    printf '\nProfile of the gateway, pinned verify route (self time; perf record -g, perf report --no-children):\n\n```\n'
+    head -n 45 "$WORK/profile.txt"
+    printf '```\n'
+  fi
 }
 
 # On one line, so bash has read it all before main runs: editing this file during a run cannot change the run.
