@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_saphyr::Location;
 
 use super::inputs::Inputs;
-use super::raw::{RawConfig, RawListenerTls, RawTimeouts, Spanned};
+use super::raw::{DurationSpec, RawConfig, RawListenerTls, RawTimeouts, Spanned};
 use super::{
     Cidr, Config, ConfigError, Limits, Listener, ListenerTls, Loaded, Problem, SecretSummary, Startup, Timeouts,
 };
@@ -257,15 +257,20 @@ fn build_timeouts(ctx: &mut Ctx<'_>, raw: Option<&RawTimeouts>) -> Timeouts {
         (&raw.h2_keepalive_timeout, &mut t.h2_keepalive_timeout),
     ];
     for (value, slot) in fields {
-        if let Some(v) = value {
-            if v.value.0.is_zero() {
-                ctx.on(v, "a timeout must be greater than zero");
-            } else {
-                *slot = v.value.0;
-            }
-        }
+        set_timeout(ctx, value.as_ref(), slot);
     }
     t
+}
+
+/// A configured timeout into `slot`. Zero is refused: it would fail all that it bounds.
+fn set_timeout(ctx: &mut Ctx<'_>, value: Option<&Spanned<DurationSpec>>, slot: &mut std::time::Duration) {
+    if let Some(v) = value {
+        if v.value.0.is_zero() {
+            ctx.on(v, "a timeout must be greater than zero");
+        } else {
+            *slot = v.value.0;
+        }
+    }
 }
 
 fn build_max_connections(ctx: &mut Ctx<'_>, raw: &RawConfig) -> usize {

@@ -91,16 +91,10 @@ fn redis(ctx: &mut Ctx<'_>, replay: &RawReplay, secrets: &Secrets, cluster: bool
     })
 }
 
-/// `replay.timeout`: zero would fail every claim (and, fail closed, every request).
 fn redis_timeout(ctx: &mut Ctx<'_>, replay: &RawReplay) -> Duration {
-    match &replay.timeout {
-        Some(t) if t.value.0.is_zero() => {
-            ctx.on(t, "a timeout must be greater than zero");
-            defaults::REDIS_TIMEOUT
-        }
-        Some(t) => t.value.0,
-        None => defaults::REDIS_TIMEOUT,
-    }
+    let mut timeout = defaults::REDIS_TIMEOUT;
+    super::set_timeout(ctx, replay.timeout.as_ref(), &mut timeout);
+    timeout
 }
 
 fn single_url(ctx: &mut Ctx<'_>, replay: &RawReplay, secrets: &Secrets) -> Option<Addresses> {

@@ -109,13 +109,7 @@ fn route_timeouts(ctx: &mut Ctx<'_>, global: &Timeouts, raw: Option<&RawRouteTim
         (&raw.body_idle, &mut t.body_idle),
         (&raw.upstream_response, &mut t.upstream_response),
     ] {
-        if let Some(v) = value {
-            if v.value.0.is_zero() {
-                ctx.on(v, "a timeout must be greater than zero");
-            } else {
-                *slot = v.value.0;
-            }
-        }
+        super::set_timeout(ctx, value.as_ref(), slot);
     }
     t
 }
