@@ -12,7 +12,7 @@ use http::StatusCode;
 #[tokio::test]
 async fn rejections_are_logged_once_with_their_reason_and_the_known_identity() {
     // Nothing listens there: the upstream is down.
-    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let down = ports::unused_addr();
     let dir = std::env::temp_dir().join(format!("hmacgw-access-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gw.yaml");

@@ -43,7 +43,7 @@ async fn metrics_count_requests_and_failures_without_secrets() {
 
 #[tokio::test]
 async fn readiness_follows_the_replay_store() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = ports::unused_addr();
     let yaml = verify_yaml(
         "echo",
         "",

@@ -2,7 +2,7 @@
 //!
 //! Each module starts the real gateway (in process, or the built binary) with
 //! real upstreams, clients, Redis servers and peer implementations on loopback
-//! ports. They share one binary rather than one per file: forty binaries, each
+//! ports. They share one binary rather than one per file: 39 binaries, each
 //! linking the whole gateway, took most of CI's disk and link time.
 
 mod common;

@@ -90,7 +90,7 @@ async fn an_outage_fails_closed_and_the_gateway_recovers() {
     if redis_url().is_none() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = ports::unused_port();
     let mut redis = PrivateRedis::start(port).expect("redis-server on PATH");
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let upstream = Upstream::start().await;
@@ -123,7 +123,7 @@ async fn an_outage_fails_closed_and_the_gateway_recovers() {
 async fn a_request_that_never_left_is_released_in_redis_too() {
     let Some(url) = redis_url() else { return };
     // Nothing listens on the upstream's address yet.
-    let upstream_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let upstream_addr = ports::unused_addr();
     let prefix = unique_prefix("release");
     let yaml = verify_yaml(
         &format!("http://{upstream_addr}"),

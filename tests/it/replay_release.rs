@@ -16,8 +16,7 @@ const HOOK_SECRET: &str = "github-hook-secret-0123456789abcdef";
 
 /// A loopback address nothing listens on (the upstream is "down").
 fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    ports::unused_addr()
 }
 
 fn github_yaml(upstream: SocketAddr, extra: &str) -> String {

@@ -90,6 +90,7 @@ impl Topology {
 
 impl Drop for Topology {
     fn drop(&mut self) {
+        self.sites.clear(); // the gateways stop before their config files go
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
@@ -129,7 +130,7 @@ fn move_ports(text: &str, ports: &HashMap<u16, SocketAddr>) -> String {
 /// A loopback address for a site's listener, which the other site's file names
 /// before either starts.
 fn free_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], ports::unused_port()))
+    ports::unused_addr()
 }
 
 /// Asserts `got` is the gateway's JSON refusal `status`/`code`.

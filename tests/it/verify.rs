@@ -246,10 +246,7 @@ async fn chunked_body_over_the_limit_is_cut_off() {
 
 #[tokio::test]
 async fn upstream_down_gives_502_and_slow_upstream_504() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = ports::unused_addr();
     let gw = gateway(&verify_yaml(&format!("http://{closed}"), "", "")).await;
     let addr = gw.addr("ingress").unwrap();
     let got = send(addr, &signed(Req::get(addr, "/_functions/x"))).await;

@@ -1,43 +1,58 @@
 //! Ports for servers that must be told their port in advance (redis-server,
-//! a topology's gateways that name each other), chosen so that nothing else in
-//! the run can take them before the server binds.
+//! a topology's gateways that name each other, an upstream that is down at
+//! first), chosen so that nothing else in the run can take them before the
+//! server binds.
 //!
 //! A port found by binding port 0 and closing it is an ephemeral port: the
 //! kernel may hand it to any other test's `bind(0)` or outgoing connection
-//! before the server starts. Ports below the kernel's ephemeral range are never
-//! handed out that way, and this process hands each one out once.
+//! before the server starts. Ports outside the kernel's ephemeral range are
+//! never handed out that way, and this process hands each one out once.
 
 use std::collections::HashSet;
-use std::net::TcpListener;
-use std::sync::Mutex;
+use std::net::{SocketAddr, TcpListener};
+use std::ops::RangeInclusive;
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The lowest port tried; ports below it are often taken by well-known services.
+/// Ports below this are often taken by well-known services.
 const LOWEST: u16 = 10_000;
+/// The fewest ports worth searching on one side of the ephemeral range.
+const ENOUGH: u16 = 1_000;
 
 static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
-/// A loopback port below the ephemeral range that nothing listens on now and
-/// that this process has not handed out before.
+/// A loopback port outside the ephemeral range that nothing listens on now
+/// and that this process has not handed out before.
 pub fn unused_port() -> u16 {
-    let ceiling = ephemeral_start().saturating_sub(1).max(LOWEST + 1_000);
-    let span = u32::from(ceiling - LOWEST);
+    let range = outside_ephemeral();
+    let (first, span) = (u32::from(*range.start()), u32::from(range.end() - range.start()) + 1);
     // A different starting point per process, so parallel test runs spread out.
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() ^ std::process::id();
-    let mut handed_out = HANDED_OUT.lock().unwrap();
-    let handed_out = handed_out.get_or_insert_with(HashSet::new);
-    for step in 0..span {
-        let port = LOWEST + u16::try_from((seed.wrapping_add(step.wrapping_mul(7_919))) % span).unwrap();
-        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            handed_out.insert(port);
-            return port;
-        }
-    }
-    panic!("no unused loopback port between {LOWEST} and {ceiling}");
+    let found = {
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+        let handed_out = handed_out.get_or_insert_with(HashSet::new);
+        (0..span).map(|step| u16::try_from(first + (seed % span + step) % span).unwrap()).find(|port| {
+            !handed_out.contains(port) && TcpListener::bind(("127.0.0.1", *port)).is_ok() && handed_out.insert(*port)
+        })
+    };
+    found.unwrap_or_else(|| panic!("no unused loopback port in {range:?}"))
 }
 
-/// The first port of the kernel's ephemeral range (32768 when unreadable).
-fn ephemeral_start() -> u16 {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-    range.split_whitespace().next().and_then(|low| low.parse().ok()).unwrap_or(32_768)
+/// A loopback address nothing listens on, and nothing else will take.
+pub fn unused_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], unused_port()))
+}
+
+/// Below the kernel's ephemeral range, or above it when too little is below.
+fn outside_ephemeral() -> RangeInclusive<u16> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut bounds = text.split_whitespace().filter_map(|n| n.parse::<u16>().ok());
+    let (low, high) = (bounds.next().unwrap_or(32_768), bounds.next().unwrap_or(60_999));
+    if low >= LOWEST + ENOUGH {
+        LOWEST..=low - 1
+    } else if high <= u16::MAX - ENOUGH {
+        high + 1..=u16::MAX
+    } else {
+        panic!("the ephemeral range {low}-{high} leaves no room for test ports")
+    }
 }

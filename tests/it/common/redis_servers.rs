@@ -1,6 +1,6 @@
 //! Real `redis-server` processes started by the tests: single servers (plain,
 //! TLS, with ACL users) and a Redis Cluster made with `redis-cli --cluster
-//! create`. Loopback ephemeral ports, every wait bounded, each process
+//! create`. Loopback ports outside the ephemeral range, every wait bounded, each process
 //! killed and its directory removed on drop.
 
 use std::path::{Path, PathBuf};
