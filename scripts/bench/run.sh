@@ -450,6 +450,10 @@ profile_gateway() {
   local perf_pid=$!
   run_wrk get gateway profile "$DURATION" no "${WRK_ARGS[@]}"
   wait "$perf_pid" || true
+  if [ ! -s "$WORK/perf.data" ]; then
+    log "profile: perf recorded nothing (kernel.perf_event_paranoid? it said: $(tail -n 2 "$WORK/perf.log" | tr '\n' ' '))"
+    return 0
+  fi
   { # by binary (kernel, libc, gateway), then by symbol
     perf_top --sort dso -F overhead,dso --percent-limit 1
     echo
@@ -581,6 +585,9 @@ main() {
     wants get && bench_row get nginx haproxy gateway
     wants sign && bench_row sign nginx haproxy gateway-sign
     stop_layout
+  fi
+  if [ "$PROFILE" = 1 ] && ! { wants get || wants post || wants sign; }; then
+    log "profile: skipped, --only names no pinned row (get, post or sign)"
   fi
   wants idle && bench_idle
   wants replay && bench_replay
