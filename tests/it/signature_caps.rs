@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use hmac_gateway::scheme::rfc9421::{self, ALG, Component, MessageView};
+use hmac_gateway::scheme::rfc9421::Component;
 use http::{HeaderName, HeaderValue, StatusCode};
 
 /// `limits.max_header_bytes` at its largest.
@@ -154,20 +154,8 @@ async fn rfc9421_headers_filling_one_mebibyte_are_refused_at_the_caps() {
 
 /// Signs `req` as `sig1` over `components` (the library's own signer).
 fn sign_over(req: &mut Req, components: &[Component]) {
-    let now = hmac_gateway::testing::unix_now();
     let nonce = hmac_gateway::testing::fresh_nonce().unwrap();
-    let params = rfc9421::build_params(components, now, Some(&nonce), "site-b-1", Some(ALG)).unwrap();
-    let view = MessageView {
-        method: req.method.as_str(),
-        scheme: "http",
-        authority: &req.authority,
-        path: &req.path,
-        query: req.query.as_deref(),
-        headers: &req.headers,
-    };
-    let signed = rfc9421::sign(&view, &key(KEY_B64), "sig1", &params).unwrap();
-    req.headers.insert("signature-input", signed.signature_input.parse().unwrap());
-    req.headers.insert("signature", signed.signature.parse().unwrap());
+    sign_components(req, components, hmac_gateway::testing::unix_now(), Some(&nonce), "site-b-1", KEY_B64);
 }
 
 /// Puts `count` foreign labels (another hop's signatures) before ours.

@@ -223,8 +223,19 @@ pub fn sign(req: &mut Req, opts: &SignOpts) {
         req.headers.insert("content-digest", content_digest_sha256(&req.body).parse().unwrap());
         components.push(Component::content_digest());
     }
-    let params =
-        rfc9421::build_params(&components, opts.created, opts.nonce.as_deref(), &opts.keyid, Some(ALG)).unwrap();
+    sign_components(req, &components, opts.created, opts.nonce.as_deref(), &opts.keyid, opts.key_b64);
+}
+
+/// Signs `req` as `sig1` over `components` exactly as given (no Content-Digest added).
+pub fn sign_components(
+    req: &mut Req,
+    components: &[Component],
+    created: i64,
+    nonce: Option<&str>,
+    keyid: &str,
+    key_b64: &str,
+) {
+    let params = rfc9421::build_params(components, created, nonce, keyid, Some(ALG)).unwrap();
     let view = MessageView {
         method: req.method.as_str(),
         scheme: "http",
@@ -233,7 +244,7 @@ pub fn sign(req: &mut Req, opts: &SignOpts) {
         query: req.query.as_deref(),
         headers: &req.headers,
     };
-    let signed = rfc9421::sign(&view, &key(opts.key_b64), "sig1", &params).unwrap();
+    let signed = rfc9421::sign(&view, &key(key_b64), "sig1", &params).unwrap();
     req.headers.insert("signature-input", signed.signature_input.parse().unwrap());
     req.headers.insert("signature", signed.signature.parse().unwrap());
 }
