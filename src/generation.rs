@@ -7,12 +7,20 @@
 use std::sync::Arc;
 
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::conn::auto;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Listener};
+use crate::stream_tasks::StreamExecutor;
 use crate::upstream::UpstreamClients;
+
+/// Which open listening socket a connection came in on. A reload keeps a
+/// socket (and its id) when the new config binds the same address, even
+/// under another name, so a connection finds its listener by this id, never
+/// by a name a reload may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(pub u64);
 
 pub struct Generation {
     /// 1 for the configuration loaded at start, +1 per successful reload.
@@ -23,13 +31,16 @@ pub struct Generation {
     upstreams: Vec<UpstreamClients>,
     /// Per listener index: the TLS acceptor, when that listener terminates TLS.
     tls: Vec<Option<TlsAcceptor>>,
+    /// Per listener index: the open socket that serves it (set once the
+    /// sockets are bound, before the generation is installed).
+    listener_ids: Vec<ListenerId>,
     /// One builder per protocol: the gateway picks the protocol itself (ALPN,
     /// or a bounded sniff of the first bytes) so that a silent or trickling
     /// client cannot sit in hyper's version detection, which has no timeout.
     /// Shared by every connection of the generation: a connection's task
     /// holds a pointer, not a copy of the builder.
     pub http1: Arc<http1::Builder>,
-    pub http2: Arc<auto::Builder<TokioExecutor>>,
+    pub http2: Arc<auto::Builder<StreamExecutor>>,
 }
 
 impl std::fmt::Debug for Generation {
@@ -45,12 +56,19 @@ impl Generation {
         let tls =
             config.listeners.iter().map(|l| l.tls.as_ref().map(|t| TlsAcceptor::from(t.config.clone()))).collect();
         let (http1, http2) = (Arc::new(http1_builder(&config)), Arc::new(http2_builder(&config).http2_only()));
-        Ok(Self { number, upstreams, tls, http1, http2, config })
+        Ok(Self { number, upstreams, tls, listener_ids: Vec::new(), http1, http2, config })
     }
 
-    /// The listener called `name` and its index, if this generation has it.
-    pub fn listener(&self, name: &str) -> Option<(usize, &Listener)> {
-        self.config.listeners.iter().enumerate().find(|(_, l)| l.name == name)
+    /// Names the socket each listener is served by, in the config's order.
+    pub fn set_listener_ids(&mut self, ids: Vec<ListenerId>) {
+        self.listener_ids = ids;
+    }
+
+    /// The listener the socket `id` serves, and its index, if this
+    /// generation has it (a reload may have closed it).
+    pub fn listener(&self, id: ListenerId) -> Option<(usize, &Listener)> {
+        let index = self.listener_ids.iter().position(|known| *known == id)?;
+        self.config.listeners.get(index).map(|listener| (index, listener))
     }
 
     /// The TLS acceptor of listener `index`, if it terminates TLS.
@@ -83,10 +101,12 @@ fn http1_builder(config: &Config) -> http1::Builder {
     builder
 }
 
-fn http2_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+/// Each stream runs as a task a connection's watchdog can cut
+/// (`crate::stream_tasks`).
+fn http2_builder(config: &Config) -> auto::Builder<StreamExecutor> {
     let timeouts = &config.timeouts;
     let head_bytes = head_bytes(config);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(StreamExecutor);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -9,7 +9,9 @@
 //! - [`scheme`]: signature schemes as pure functions behind one trait and one
 //!   driver: RFC 9421 (native) with RFC 9530 digests, AWS SigV4, webhook
 //!   providers, the Kong/APISIX dialects. Its own crate: no tokio, no hyper.
-//! - `body`: the body of every answer (made here, or the upstream's).
+//! - `body`: the body of every answer (made here, or the upstream's) and
+//!   how it ended (`body::End`): the proxy attaches its access-log record
+//!   and idle limits, the connection says why when it cuts one short.
 //! - `tls`: rustls configs from PEM bytes.
 //! - [`config`]: files and variables read in one step (`config/inputs.rs`),
 //!   YAML into raw structs (`config/raw*`), then pure validation
@@ -29,10 +31,16 @@
 //!   (`proxy/pipeline.rs` → `proxy/verify.rs`, one driver for every scheme)
 //!   → claim (`proxy/pipeline.rs`) → build the upstream request once
 //!   (`proxy/upstream_request.rs`; signing in `proxy/sign.rs`) → forward
-//!   (`proxy/forward.rs`) → respond and log (`proxy/respond.rs`).
+//!   (`proxy/forward.rs`; websocket tunnels in `proxy/tunnel.rs`) → respond
+//!   and log (`proxy/respond.rs`: metrics at the head, the access-log event
+//!   when the answer ends).
 //! - `admin`: `/healthz`, `/readyz`, `/metrics` on a separate listener.
-//! - [`server`]: listeners, worker threads, connections (HTTP/1 directly on
-//!   hyper's http1, HTTP/2 under a watchdog), reloads, graceful shutdown.
+//! - `stream_tasks`: the HTTP/2 executor; each stream a task that its
+//!   connection's watchdog can cut (resetting that stream alone).
+//! - [`server`]: listeners, worker threads, connections (HTTP/1 in rounds
+//!   with explicit states, parked while idle: `server/h1conn.rs`; HTTP/2
+//!   under a watchdog: `server/h2conn.rs`; the per-answer progress both
+//!   sample each tick: `server/progress.rs`), reloads, graceful shutdown.
 //! - `reload`: what triggers a reload: SIGHUP and a watch on the config's
 //!   files.
 //!   `proxy/explain.rs` runs the same phases step by step on a request
@@ -53,6 +61,7 @@ mod reload;
 mod replay;
 pub use hmac_gateway_sig as scheme;
 pub mod server;
+mod stream_tasks;
 pub mod testing;
 mod tls;
 mod upstream;

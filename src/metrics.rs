@@ -49,6 +49,7 @@ pub struct Metrics {
     pub request_seconds: Seconds,
     pub upstream_seconds: Seconds,
     pub upstream_errors: Family<UpstreamKind, Counter>,
+    pub responses_incomplete: Family<RouteReason, Counter>,
     pub open_connections: Gauge<i64, AtomicI64>,
     pub replay_entries: Gauge<i64, AtomicI64>,
     pub config_generation: Gauge<i64, AtomicI64>,
@@ -68,6 +69,7 @@ impl Metrics {
         let request_seconds: Seconds = Family::new_with_constructor(latency_histogram);
         let upstream_seconds: Seconds = Family::new_with_constructor(latency_histogram);
         let upstream_errors = Family::default();
+        let responses_incomplete = Family::default();
         let open_connections = Gauge::default();
         let replay_entries = Gauge::default();
         let config_generation = Gauge::default();
@@ -77,6 +79,11 @@ impl Metrics {
         registry.register("request_duration_seconds", "Time to answer, by route", request_seconds.clone());
         registry.register("upstream_duration_seconds", "Upstream time to response head", upstream_seconds.clone());
         registry.register("upstream_errors", "Upstream failures, by upstream and kind", upstream_errors.clone());
+        registry.register(
+            "responses_incomplete",
+            "Answers cut short after their head was sent, by route and reason",
+            responses_incomplete.clone(),
+        );
         registry.register("open_connections", "Client connections open now", open_connections.clone());
         registry.register("replay_cache_entries", "Nonces held by the in-memory replay store", replay_entries.clone());
         registry.register("config_generation", "Generation of the configuration in use", config_generation.clone());
@@ -92,6 +99,7 @@ impl Metrics {
             request_seconds,
             upstream_seconds,
             upstream_errors,
+            responses_incomplete,
             open_connections,
             replay_entries,
             config_generation,

@@ -123,12 +123,12 @@ fn pick_listener<'c>(
     route: Option<&str>,
     parts: &Parts,
 ) -> anyhow::Result<&'c Listener> {
-    let names = || config.listeners.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ");
+    let names = || config.listeners.iter().map(|l| &*l.name).collect::<Vec<_>>().join(", ");
     let named = |name: &str| {
         config
             .listeners
             .iter()
-            .find(|l| l.name == name)
+            .find(|l| *l.name == *name)
             .with_context(|| format!("no listener `{name}` (listeners: {})", names()))
     };
     if let Some(name) = name {

@@ -38,6 +38,9 @@ pub const TIMEOUTS: Timeouts = Timeouts {
     h2_idle: Duration::from_secs(60),
     h2_keepalive_interval: Duration::from_secs(20),
     h2_keepalive_timeout: Duration::from_secs(20),
+    send_idle: Duration::from_secs(60),
+    upstream_body_idle: Duration::from_secs(60),
+    tunnel_idle: Duration::from_secs(300),
 };
 
 /// Live entries the memory replay store holds (`replay.capacity`).

@@ -91,7 +91,7 @@ impl Config {
 #[derive(Debug)]
 pub struct Listener {
     /// Unique among listeners; routes name it.
-    pub name: String,
+    pub name: Arc<str>,
     /// IP address and port; port 0 picks a free one.
     pub bind: SocketAddr,
     /// TLS termination, when configured (rustls redacts keys in Debug).
@@ -198,6 +198,26 @@ pub struct RouteTimeouts {
     pub body_idle: Duration,
     /// See [`Timeouts::upstream_response`].
     pub upstream_response: Duration,
+    /// See [`Timeouts::send_idle`].
+    pub send_idle: Duration,
+    /// See [`Timeouts::upstream_body_idle`].
+    pub upstream_body_idle: Duration,
+    /// See [`Timeouts::tunnel_idle`].
+    pub tunnel_idle: Duration,
+}
+
+impl From<&Timeouts> for RouteTimeouts {
+    /// A route that sets none of its own.
+    fn from(global: &Timeouts) -> Self {
+        Self {
+            body_read: global.body_read,
+            body_idle: global.body_idle,
+            upstream_response: global.upstream_response,
+            send_idle: global.send_idle,
+            upstream_body_idle: global.upstream_body_idle,
+            tunnel_idle: global.tunnel_idle,
+        }
+    }
 }
 
 /// How request paths that could be read two ways are treated.
@@ -286,6 +306,14 @@ pub struct Timeouts {
     pub h2_keepalive_interval: Duration,
     /// ...and how long the peer has to answer before it is closed.
     pub h2_keepalive_timeout: Duration,
+    /// A response the client accepts no byte of for this long is cut: the
+    /// HTTP/1 connection closed, the HTTP/2 stream reset.
+    pub send_idle: Duration,
+    /// An upstream that sends no byte of its response body for this long:
+    /// the response is cut the same way (never made to look complete).
+    pub upstream_body_idle: Duration,
+    /// A websocket tunnel with no byte either way for this long is closed.
+    pub tunnel_idle: Duration,
 }
 
 /// One problem in a config file, at a line and column.

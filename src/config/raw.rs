@@ -166,7 +166,7 @@ pub struct RawRoute {
     /// `strict` (default) refuses paths an upstream could read differently; `raw` forwards any signed path.
     #[schemars(extend("enum" = ["strict", "raw"]))]
     pub path_policy: Option<Spanned<String>>,
-    /// This route's own `body_read`, `body_idle` and `upstream_response` timeouts.
+    /// This route's own `body_read`, `body_idle`, `upstream_response`, `send_idle`, `upstream_body_idle` and `tunnel_idle` timeouts.
     pub timeouts: Option<RawRouteTimeouts>,
     /// Allow `Upgrade: websocket`: verified, then tunnelled once the upstream answers 101 (default `false`).
     pub websocket: Option<bool>,
@@ -264,6 +264,12 @@ pub struct RawTimeouts {
     pub h2_keepalive_interval: Option<Spanned<DurationSpec>>,
     /// An HTTP/2 connection whose PING goes unanswered this long is closed (default `20s`).
     pub h2_keepalive_timeout: Option<Spanned<DurationSpec>>,
+    /// A client that accepts no byte of its response for this long is cut off: HTTP/1 connection closed, HTTP/2 stream reset (default `60s`).
+    pub send_idle: Option<Spanned<DurationSpec>>,
+    /// An upstream that sends no byte of its response body for this long: the response is cut, never made to look complete (default `60s`).
+    pub upstream_body_idle: Option<Spanned<DurationSpec>>,
+    /// A websocket tunnel with no byte either way for this long is closed (default `5m`).
+    pub tunnel_idle: Option<Spanned<DurationSpec>>,
 }
 
 /// A route's own timeouts, overriding the global `timeouts:`.
@@ -276,6 +282,12 @@ pub struct RawRouteTimeouts {
     pub body_idle: Option<Spanned<DurationSpec>>,
     /// For the upstream's response headers (default `timeouts.upstream_response`).
     pub upstream_response: Option<Spanned<DurationSpec>>,
+    /// A client accepting no byte of the response (default `timeouts.send_idle`).
+    pub send_idle: Option<Spanned<DurationSpec>>,
+    /// An upstream sending no byte of its response body (default `timeouts.upstream_body_idle`).
+    pub upstream_body_idle: Option<Spanned<DurationSpec>>,
+    /// A websocket tunnel with no byte either way (default `timeouts.tunnel_idle`).
+    pub tunnel_idle: Option<Spanned<DurationSpec>>,
 }
 
 /// A YAML mapping kept in file order with the location of each key, so

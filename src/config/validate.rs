@@ -119,7 +119,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawConfig, secrets: &Secrets) -> Config {
     let env = routes::Env { listeners: &listeners, consumers: &consumers, secrets, limits, timeouts };
     let built = routes::build(ctx, &env, &mut upstreams, &raw.routes);
     for route in built {
-        if let Some(listener) = listeners.iter_mut().find(|l| l.name == route.listener) {
+        if let Some(listener) = listeners.iter_mut().find(|l| *l.name == *route.listener) {
             listener.routes.push(Arc::new(route));
         }
     }
@@ -166,13 +166,13 @@ fn build_listeners(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<Listener> {
     }
     let mut out: Vec<Listener> = Vec::new();
     for l in &raw.listeners {
-        if out.iter().any(|o| o.name == l.name.value) {
+        if out.iter().any(|o| *o.name == *l.name.value) {
             ctx.on(&l.name, format!("duplicate listener name `{}`", l.name.value));
             continue;
         }
         let tls = l.tls.as_ref().and_then(|t| build_listener_tls(ctx, t));
         match l.bind.value.parse::<SocketAddr>() {
-            Ok(bind) => out.push(Listener { name: l.name.value.clone(), bind, tls, routes: Vec::new() }),
+            Ok(bind) => out.push(Listener { name: l.name.value.as_str().into(), bind, tls, routes: Vec::new() }),
             Err(_) => {
                 ctx.on(&l.bind, format!("bind `{}` is not an IP:port address (e.g. 127.0.0.1:8080)", l.bind.value))
             }
@@ -255,6 +255,9 @@ fn build_timeouts(ctx: &mut Ctx<'_>, raw: Option<&RawTimeouts>) -> Timeouts {
         (&raw.h2_idle, &mut t.h2_idle),
         (&raw.h2_keepalive_interval, &mut t.h2_keepalive_interval),
         (&raw.h2_keepalive_timeout, &mut t.h2_keepalive_timeout),
+        (&raw.send_idle, &mut t.send_idle),
+        (&raw.upstream_body_idle, &mut t.upstream_body_idle),
+        (&raw.tunnel_idle, &mut t.tunnel_idle),
     ];
     for (value, slot) in fields {
         set_timeout(ctx, value.as_ref(), slot);

@@ -1,14 +1,14 @@
 //! The forward phase: the built request goes to its upstream (or the echo
 //! upstream); a websocket upgrade the upstream accepts becomes a tunnel.
+//! The answer goes back in this gateway's HTTP version, whatever the
+//! upstream spoke (RFC 9110 section 2.5).
 
 use bytes::Bytes;
-use http::{Response, StatusCode};
+use http::{Response, StatusCode, Version};
 use http_body_util::Full;
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 
 use super::upstream_request::UpstreamRequest;
-use super::{Proxy, ProxyBody, body, echo, headers};
+use super::{Proxy, ProxyBody, body, echo, headers, tunnel};
 use crate::config::{HttpUpstream, Route, Upstream};
 use crate::error::Rejection;
 use crate::generation::Generation;
@@ -43,11 +43,18 @@ pub(super) async fn send(
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         let client =
             client_upgrade.ok_or(ForwardError { rejection: Rejection::UpstreamUnavailable, may_have_arrived: true })?;
-        tokio::spawn(tunnel(client, hyper::upgrade::on(&mut response)));
-        let (head, _) = response.into_parts();
+        tokio::spawn(tunnel::tunnel(client, hyper::upgrade::on(&mut response), route.timeouts.tunnel_idle));
+        let (mut head, _) = response.into_parts();
+        head.version = Version::HTTP_11;
         return Ok(Response::from_parts(head, body::full(Bytes::new())));
     }
     let (mut head, incoming) = response.into_parts();
+    // An HTTP/1.0 upstream's version must not reach the client: hyper would
+    // answer an HTTP/1.1 client in HTTP/1.0 and close its connection after
+    // each response. HTTP/1.1 lets hyper re-frame a body the upstream
+    // delimited by closing (chunked), and keep the client's connection; an
+    // HTTP/1.0 client still gets HTTP/1.0 from hyper, an HTTP/2 one frames.
+    head.version = Version::HTTP_11;
     // Before hop-by-hop stripping removes the Transfer-Encoding it keys on.
     headers::drop_length_beside_transfer_encoding(&mut head.headers);
     headers::strip_hop_by_hop(&mut head.headers);
@@ -57,14 +64,4 @@ pub(super) async fn send(
 fn count_error(proxy: &Proxy, up: &HttpUpstream, e: &ForwardError) {
     let labels = UpstreamKind { upstream: up.name.clone(), kind: e.rejection.code() };
     proxy.shared.metrics().upstream_errors.get_or_create(&labels).inc();
-}
-
-/// Copies bytes both ways between the client and the upstream once both
-/// sides have switched protocols.
-async fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
-    let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else { return };
-    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        tracing::debug!(error = %e, "websocket tunnel ended with an error");
-    }
 }

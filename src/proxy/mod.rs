@@ -18,14 +18,16 @@
 //!    signed (`sign.rs`, `sign_upstream`) and sent; headers cleaned, identity
 //!    or signature added.
 //! 6. **forward** (`forward.rs`, `send`): to the HTTP or echo upstream
-//!    (`echo.rs`), with a websocket tunnel when the upstream agrees. A
+//!    (`echo.rs`), with a websocket tunnel when the upstream agrees
+//!    (`tunnel.rs`). A
 //!    failure that never reached the upstream releases the claim
 //!    (`pipeline.rs`, `Proxy::release`).
 //! 7. **respond** (`respond.rs`, `respond`): a rejection becomes its JSON
 //!    answer (`crate::error`), with `Accept-Signature` on a 401 of an RFC 9421
 //!    route.
-//! 8. **log** (`respond.rs`, `log`): metrics and one access-log event per
-//!    request, carrying a rejection's code and reason.
+//! 8. **log** (`respond.rs`, `log`): metrics once the answer's head is
+//!    decided, and one access-log event per request when its answer ends
+//!    (how it ended, the bytes sent), carrying a rejection's code and reason.
 //!
 //! `explain.rs` runs phases 1 to 3 on a request given as text, calling the
 //! same functions step by step, for `hmac-gateway explain`.
@@ -41,6 +43,7 @@ mod pipeline;
 mod respond;
 mod route;
 mod sign;
+mod tunnel;
 mod upstream_request;
 mod verify;
 
@@ -57,9 +60,10 @@ use hyper::body::Incoming;
 pub use body::ProxyBody;
 pub(crate) use body::declared_length;
 pub use sign::{Outbound, fresh_nonce, sign_request};
+pub use tunnel::{ClientUpgrade, UpgradeSender};
 
 use crate::config::ReplaySettings;
-use crate::generation::Generation;
+use crate::generation::{Generation, ListenerId};
 use crate::metrics::Metrics;
 use crate::replay::ReplayStore;
 use pipeline::RequestCtx;
@@ -121,8 +125,9 @@ pub struct Proxy {
 /// Facts about the connection a request arrived on.
 #[derive(Debug, Clone)]
 pub struct Conn {
-    /// The listener's name (stable across reloads, unlike its index).
-    pub listener: Arc<str>,
+    /// The socket it was accepted on: each generation maps it to its
+    /// listener (a reload may rename the listener, or close it).
+    pub listener: ListenerId,
     pub peer: SocketAddr,
     pub https: bool,
 }
@@ -136,11 +141,6 @@ impl Proxy {
         &self.shared
     }
 
-    /// Serves one request of a connection: [`Proxy::handle`].
-    pub async fn serve(&self, conn: &Conn, request: Request<Incoming>) -> Response<ProxyBody> {
-        self.handle(conn, request).await
-    }
-
     /// Handles one request; never fails: rejections become JSON responses.
     /// The context is this function's: the phases fill it in, `respond`
     /// and `log` read it.
@@ -149,8 +149,8 @@ impl Proxy {
         let mut ctx = RequestCtx::new(&generation, conn, &request, &self.shared.ids);
         let outcome = pipeline::guarded(self.run(&mut ctx, request)).await;
         let mut response = respond::respond(&mut ctx, outcome);
-        respond::log(&self.shared.metrics, &ctx, &response);
-        response.headers_mut().insert(headers::X_REQUEST_ID, ctx.request_id);
+        response.headers_mut().insert(headers::X_REQUEST_ID, ctx.request_id.clone());
+        respond::log(&self.shared.metrics, ctx, &mut response);
         response
     }
 }

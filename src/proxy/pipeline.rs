@@ -15,7 +15,7 @@ use super::hygiene::{self, Authority};
 use super::upstream_request::build_upstream_request;
 use super::verify::{self, ReplayKey};
 use super::{Conn, Identity, Proxy, ProxyBody, RequestIds, body, forward, headers, route};
-use crate::config::{Action, ReplayRelease, Route};
+use crate::config::{Action, Listener, ReplayRelease, Route};
 use crate::error::Rejection;
 use crate::generation::Generation;
 use crate::replay::Claim;
@@ -26,6 +26,9 @@ pub(super) struct RequestCtx<'a> {
     /// The generation this request started on; it keeps it to the end.
     pub generation: &'a Generation,
     pub conn: &'a Conn,
+    /// The connection's listener in this generation; `None` once a reload
+    /// removed it (no route then matches).
+    pub listener: Option<&'a Listener>,
     pub request_id: HeaderValue,
     pub started: Instant,
     /// For the log: the method, the path without its query, the declared length.
@@ -53,6 +56,7 @@ impl<'a> RequestCtx<'a> {
         Self {
             generation,
             conn,
+            listener: generation.listener(conn.listener).map(|(_, listener)| listener),
             request_id,
             started: Instant::now(),
             method: request.method().clone(),
@@ -143,8 +147,7 @@ fn admit(ctx: &RequestCtx<'_>, parts: &Parts) -> Result<Authority, Rejection> {
 /// that depend on it (path policy, upgrades, the declared body length).
 fn route<'a>(ctx: &mut RequestCtx<'a>, parts: &Parts, authority: Authority) -> Result<Routed<'a>, Rejection> {
     // A listener the latest reload removed has no routes left.
-    let generation = ctx.generation;
-    let routes = generation.listener(&ctx.conn.listener).map_or(&[][..], |(_, l)| &l.routes[..]);
+    let routes = ctx.listener.map_or(&[][..], |l| &l.routes[..]);
     let route =
         route::find(routes, Some(authority.host()), &parts.method, parts.uri.path()).ok_or(Rejection::NoRoute)?;
     route::check_path_policy(route, parts.uri.path())?;

@@ -2,24 +2,23 @@
 //! rewritten, query kept) is computed here and nowhere else, so the value a
 //! sign route signs is the value on the wire.
 
+use super::pipeline::{RequestCtx, Routed};
+use super::sign::{Outbound, fresh_nonce, sign_upstream};
+use super::tunnel::ClientUpgrade;
+use super::{Identity, headers, route, unix_now};
+use crate::config::{Action, Upstream};
+use crate::error::Rejection;
 use bytes::Bytes;
 use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Request, Uri, header};
-use hyper::upgrade::OnUpgrade;
-
-use super::pipeline::{RequestCtx, Routed};
-use super::sign::{Outbound, fresh_nonce, sign_upstream};
-use super::{Identity, headers, route, unix_now};
-use crate::config::{Action, Upstream};
-use crate::error::Rejection;
 
 /// A request ready for the forward phase.
 pub(super) struct UpstreamRequest {
     /// Absolute URI for an HTTP upstream; origin-form for the echo upstream.
     pub request: Request<Bytes>,
     /// The client's side of a websocket upgrade the route allows.
-    pub client_upgrade: Option<OnUpgrade>,
+    pub client_upgrade: Option<ClientUpgrade>,
 }
 
 /// Rewrites the target, cleans the headers, adds the caller's identity (verify
@@ -56,7 +55,7 @@ fn this_hop(
     routed: &Routed<'_>,
     parts: &mut Parts,
     target: PathAndQuery,
-) -> Result<(Uri, Option<OnUpgrade>), Rejection> {
+) -> Result<(Uri, Option<ClientUpgrade>), Rejection> {
     parts.headers.insert(headers::X_REQUEST_ID, ctx.request_id.clone());
     // The body is sent whole, so hyper writes the exact Content-Length.
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -70,7 +69,7 @@ fn this_hop(
             .map_err(|_| Rejection::Internal("the client's authority is not a header value"))?;
         parts.headers.insert(header::HOST, host);
     }
-    let client_upgrade = routed.websocket.then(|| parts.extensions.remove::<OnUpgrade>()).flatten();
+    let client_upgrade = routed.websocket.then(|| parts.extensions.remove::<ClientUpgrade>()).flatten();
     if client_upgrade.is_some() {
         // Hop-by-hop, so stripped earlier; this hop asks for it again.
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

@@ -1,8 +1,8 @@
 //! Accept loops: one per open listener, handing connections to the workers
 //! round robin, holding back at the connection limit.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -10,15 +10,13 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::signalled;
 use super::worker::Accepted;
+use crate::generation::ListenerId;
 use crate::proxy::Conn;
-
-/// The listener's current name: a reload may rename a listener while its
-/// socket stays open.
-pub(super) type SharedName = Arc<Mutex<Arc<str>>>;
 
 pub(super) struct AcceptLoop {
     pub tcp: TcpListener,
-    pub name: SharedName,
+    /// Stays the socket's across reloads, whatever the listener's name.
+    pub id: ListenerId,
     pub workers: Arc<[mpsc::UnboundedSender<Accepted>]>,
     pub next: Arc<AtomicUsize>,
     pub permits: Arc<Semaphore>,
@@ -46,8 +44,7 @@ impl AcceptLoop {
             match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
-                    let listener = self.name.lock().unwrap_or_else(PoisonError::into_inner).clone();
-                    let conn = Conn { listener, peer, https: false };
+                    let conn = Conn { listener: self.id, peer, https: false };
                     let worker = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
                     let accepted = Accepted { stream, conn, closing: self.closing.clone(), permit };
                     let _ = self.workers[worker].send(accepted);

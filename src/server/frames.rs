@@ -1,6 +1,6 @@
 //! Follows the frame boundaries of what an HTTP/2 client sends, to tell when
-//! a header block is open: from a HEADERS frame until the frame carrying
-//! END_HEADERS has fully arrived. hyper only sees a stream once its header
+//! a header block is open (from a HEADERS frame until the frame carrying
+//! END_HEADERS has fully arrived) and when the client acknowledges a PING. hyper only sees a stream once its header
 //! block is complete, so a block that never completes is invisible to it;
 //! this is what lets the connection watchdog apply `header_read` to it.
 //! Frame payloads are skipped, not parsed; h2 itself validates everything.
@@ -12,13 +12,19 @@ const FRAME_HEADER: usize = 9;
 const HEADERS: u8 = 0x1;
 const PUSH_PROMISE: u8 = 0x5;
 const CONTINUATION: u8 = 0x9;
+const PING: u8 = 0x6;
 const END_HEADERS: u8 = 0x4;
+const ACK: u8 = 0x1;
 
-/// A change in whether a header block is open.
+/// What the tracker reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Block {
+    /// A header block opened.
     Started,
+    /// The open header block ended.
     Ended,
+    /// The client answered a PING: it is alive and reading.
+    PingAck,
 }
 
 #[derive(Debug)]
@@ -89,6 +95,7 @@ impl FrameTracker {
                 }
                 self.ends_block = flags & END_HEADERS != 0;
             }
+            PING if flags & ACK != 0 => on(Block::PingAck),
             _ => {}
         }
         if self.payload_left == 0 {
@@ -157,8 +164,14 @@ mod tests {
 
     #[test]
     fn other_frames_never_open_a_block() {
-        let bytes = stream(&[frame(0x4, 0, 6), frame(0x6, 0, 8), frame(0x8, 0, 4), frame(0x0, END_HEADERS, 20)]);
+        let bytes = stream(&[frame(0x4, 0, 6), frame(PING, 0, 8), frame(0x8, 0, 4), frame(0x0, END_HEADERS, 20)]);
         assert!(events(&bytes, 5).is_empty());
+    }
+
+    #[test]
+    fn a_ping_ack_is_reported_and_a_ping_is_not() {
+        let bytes = stream(&[frame(PING, 0, 8), frame(PING, ACK, 8), frame(0x4, ACK, 0)]);
+        assert_eq!(events(&bytes, 3), [Block::PingAck]);
     }
 
     #[test]

@@ -1,131 +1,305 @@
-//! Idle HTTP/1 connections that cost next to nothing. hyper's connection
-//! holds about 16 KiB of buffers for as long as it lives; nginx frees a
-//! connection's buffers while it waits for the next request. So a cleartext
-//! HTTP/1 connection is served by a hyper connection only while requests
-//! come: once none has been in flight for a [`PARK_AFTER`] period, hyper hands the
-//! socket back (a graceful shutdown that does not close it) and the
-//! connection waits for its next bytes holding only the socket. Those bytes
-//! start a new hyper connection. Bytes hyper had already read go first.
+//! HTTP/1 connections, in rounds. A round is one hyper connection serving
+//! requests; between rounds the connection is **parked**: hyper's
+//! connection holds about 16 KiB of buffers while it lives, and nginx frees
+//! a connection's buffers while it waits for the next request, so an idle
+//! connection here holds only its socket until its next bytes arrive.
 //!
-//! Connections on a listener with a websocket route are not parked: an
-//! upgrade needs hyper's upgradeable connection, which cannot hand its
-//! socket back.
+//! A connection is, at any moment, in one of these states:
+//! - **serving**: a round runs (reading a head, a request in flight, or idle
+//!   for less than two ticks);
+//! - **parked**: the socket only, waiting for the next request's first byte
+//!   within the keep-alive timeout (`header_read`);
+//! - **draining**: its listener is closing; the request in flight is
+//!   answered, then the connection closes;
+//! - **cut**: the watchdog ended it (`send_idle`, `upstream_body_idle`);
+//! - **upgraded**: the socket went to a websocket tunnel after a 101.
+//!
+//! Each tick ([`TICK`]) the round's watchdog samples its [`RoundState`]. An
+//! answer that has not progressed for its idle limit is cut: the connection
+//! is dropped, so the client sees the body end short of its length, never a
+//! complete-looking one. A round idle for two ticks (nothing in flight,
+//! nothing read since, nothing left unwritten) asks hyper to stop
+//! (`graceful_shutdown`, which on an idle connection ends at once) and takes
+//! back the socket with any bytes hyper had read but not used, such as the
+//! first part of a pipelined request: those start the next round at once.
 
+use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::{Buf as _, Bytes};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-use super::h2conn::Tracked;
+use super::progress::{Progress, Stall, TICK, Tracked, Watch, WriteCounter};
+use super::rewound::Rewound;
 use super::signalled;
-use crate::body::ProxyBody;
+use super::sniff::Prefixed;
+use crate::body::{End, IdleLimits, ProxyBody};
+use crate::proxy::{ClientUpgrade, UpgradeSender};
 
-/// How long a connection with no request in flight keeps its hyper
-/// connection (and buffers) before it is parked.
-pub(super) const PARK_AFTER: Duration = Duration::from_millis(250);
-
-/// How one round of a connection ended.
-pub(super) enum Round {
-    /// Idle: the socket and any bytes hyper had read but not used.
-    Parked(TcpStream, Bytes),
-    /// Closed, by either side, or by the listener closing.
-    Ended(Result<(), hyper::Error>),
+/// How one HTTP/1 connection is served.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settings {
+    /// How long a parked connection waits for its next request.
+    pub keep_alive: Duration,
+    /// Whether idle connections park at all.
+    pub park: bool,
+    /// The idle limits of an answer that names none.
+    pub limits: IdleLimits,
 }
 
-/// Serves requests on one hyper connection until the connection ends or has
-/// been idle for a [`PARK_AFTER`] period (checked once per period, so a
-/// busy connection pays no timer per request).
-///
-/// To stop, the socket reads as closed (`Rewound::poll_read`) once no
-/// request is in flight and no byte is waiting: hyper then ends as if the
-/// client had closed, without shutting the socket, and hands it back.
-pub(super) async fn serve_round<F, Fut>(
+/// How a connection ended.
+#[derive(Debug)]
+pub(super) enum Ended {
+    /// hyper finished (either side closed, or the listener did), or failed.
+    Closed(Result<(), hyper::Error>),
+    /// Parked past the keep-alive timeout, or the listener closed meanwhile.
+    Idle,
+    /// The watchdog cut an answer that stopped progressing.
+    Cut(End),
+    /// The socket went to a websocket tunnel.
+    Upgraded,
+}
+
+/// Serves HTTP/1 on `io` until the connection ends; `handle` answers each
+/// request. Parks between requests when `settings.park`.
+pub(super) async fn serve<S, F, Fut>(
     h1: &http1::Builder,
-    io: Rewound,
+    io: S,
     handle: F,
     closing: &mut watch::Receiver<bool>,
-) -> Round
+    settings: Settings,
+) -> Ended
 where
-    F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Send + Clone + 'static,
-    Fut: Future<Output = Result<http::Response<ProxyBody>, std::convert::Infallible>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + Unpin + 'static,
+    Fut: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
-    let state = io.state.clone();
-    let counted = state.clone();
-    let service = service_fn(move |request| {
-        let guard = counted.started();
-        let response = handle(request);
-        async move { response.await.map(|r| r.map(|body| Tracked::new(body, guard))) }
-    });
-    // Boxed: the parked connection's task keeps no room for it.
-    let mut conn = Box::pin(h1.serve_connection(TokioIo::new(io), service).without_shutdown());
-    let mut seen = state.activity();
-    let mut closed_listener = false;
+    let mut io = Rewound::new(io, Bytes::new());
+    // Bytes left over from a round hold the start of a request: hyper's
+    // header timer restarts with the round, so that round does not park
+    // again until a request has started (a trickled head cannot dodge it).
+    let mut after_a_request = false;
+    loop {
+        let park = settings.park.then_some(after_a_request);
+        match serve_round(h1, io, handle.clone(), closing, park, settings.limits).await {
+            Round::Parked(inner, leftover) if !leftover.is_empty() => {
+                (io, after_a_request) = (Rewound::new(inner, leftover), true);
+            }
+            Round::Parked(inner, _) => match park_until_bytes(inner, settings.keep_alive, closing).await {
+                Some((inner, first)) => (io, after_a_request) = (Rewound::new(inner, first), false),
+                None => return Ended::Idle,
+            },
+            Round::Closed(mut inner) => {
+                // What hyper's own shutdown would have done: FIN (and, over
+                // TLS, close_notify), bounded in case the peer reads nothing.
+                let _ = tokio::time::timeout(Duration::from_secs(1), inner.shutdown()).await;
+                return Ended::Closed(Ok(()));
+            }
+            Round::Ended(ended) => return ended,
+        }
+    }
+}
+
+/// How one round ended.
+enum Round<S> {
+    /// Idle: the socket, and the bytes hyper had read but not used.
+    Parked(S, Bytes),
+    /// hyper is done with the connection: the socket, to shut down.
+    Closed(S),
+    /// Anything else; the socket is gone.
+    Ended(Ended),
+}
+
+/// One hyper connection's worth of requests. `park`: `None` never parks,
+/// `Some(true)` only once a request has started, `Some(false)` when idle.
+async fn serve_round<S, F, Fut>(
+    h1: &http1::Builder,
+    io: Rewound<S>,
+    handle: F,
+    closing: &mut watch::Receiver<bool>,
+    park: Option<bool>,
+    limits: IdleLimits,
+) -> Round<S>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + Unpin + 'static,
+    Fut: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
+    let state = io.state().clone();
+    let service = {
+        let state = state.clone();
+        service_fn(move |request| {
+            let (guard, request) = InFlight::start(&state, request, limits);
+            let response = handle(request);
+            async move { Ok::<_, Infallible>(guard.respond(response.await)) }
+        })
+    };
+    let mut conn = h1.serve_connection(TokioIo::new(io), service);
+    let mut watchdog = Watchdog::default();
+    // `Some(requests started)` once hyper was asked to stop for parking.
+    let mut parking: Option<u64> = None;
+    let mut draining = false;
     loop {
         tokio::select! {
-            parts = &mut conn => {
-                let parts = match parts {
-                    Ok(parts) => parts,
-                    Err(e) => return Round::Ended(Err(e)),
-                };
-                if closed_listener || !state.stop.load(Ordering::Relaxed) {
-                    return Round::Ended(Ok(()));
-                }
-                let rewound = parts.io.into_inner();
-                let unread = [rewound.unread, parts.read_buf].concat();
-                return Round::Parked(rewound.inner, Bytes::from(unread));
+            done = &mut conn => {
+                let parked = parking.is_some_and(|started| !draining && state.started() == started);
+                return finish(conn, done, &state, parked);
             }
-            () = tokio::time::sleep(PARK_AFTER) => {
-                let now = state.activity();
-                if now.is_some() && now == seen {
-                    state.stop.store(true, Ordering::Relaxed);
+            () = tokio::time::sleep(TICK) => match watchdog.tick(&state, Instant::now()) {
+                Verdict::Cut(why) => {
+                    state.response.cut(why);
+                    // Dropping hyper's connection drops the socket and the
+                    // answer: its client sees the body end short.
+                    return Round::Ended(Ended::Cut(why));
                 }
-                seen = now;
-            }
-            // The request in flight is answered; then the connection closes.
-            () = signalled(closing), if !closed_listener => {
-                closed_listener = true;
-                state.stop.store(true, Ordering::Relaxed);
+                Verdict::Idle if parking.is_none() && park.is_some_and(|after| !after || state.started() > 0) => {
+                    parking = Some(state.started());
+                    stop(&mut conn);
+                }
+                Verdict::Idle | Verdict::Busy => {}
+            },
+            () = signalled(closing), if !draining => {
+                draining = true;
+                stop(&mut conn);
             }
         }
     }
 }
 
-/// One round's requests and reads, shared by its service, its response
-/// bodies and its socket.
+type Conn<S, Svc> = http1::Connection<TokioIo<Rewound<S>>, Svc>;
+
+/// Asks hyper to stop: at once when idle (keeping any bytes it read), after
+/// the request in flight otherwise.
+fn stop<S, Svc>(conn: &mut Conn<S, Svc>)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    Svc: hyper::service::HttpService<Incoming, ResBody = Tracked<InFlight>>,
+{
+    Pin::new(conn).graceful_shutdown();
+}
+
+/// The socket back from hyper: for the next round, a tunnel, or the close.
+fn finish<S, Svc>(conn: Conn<S, Svc>, done: hyper::Result<()>, state: &RoundState, parked: bool) -> Round<S>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    Svc: hyper::service::HttpService<Incoming, ResBody = Tracked<InFlight>>,
+{
+    if let Err(e) = done {
+        return Round::Ended(Ended::Closed(Err(e)));
+    }
+    let parts = conn.into_parts();
+    let (inner, unread) = parts.io.into_inner().into_parts();
+    let leftover = leftover(parts.read_buf, unread);
+    if let Some(upgrade) = state.take_upgrade() {
+        let _ = upgrade.send(Box::new(Prefixed::new(inner, leftover)));
+        return Round::Ended(Ended::Upgraded);
+    }
+    if parked { Round::Parked(inner, leftover) } else { Round::Closed(inner) }
+}
+
+/// The bytes read but not used, in the order they arrived: hyper read its
+/// buffer's from the front of ours, so hyper's come first.
+fn leftover(hyper_read: Bytes, still_ours: Bytes) -> Bytes {
+    match (hyper_read.is_empty(), still_ours.is_empty()) {
+        (true, _) => still_ours,
+        (_, true) => hyper_read,
+        _ => [hyper_read, still_ours].concat().into(),
+    }
+}
+
+/// Waits, holding only the socket, for the next request's first byte;
+/// `None` when none comes within `idle`, the peer closes, or the listener
+/// closes.
+async fn park_until_bytes<S: AsyncRead + Unpin>(
+    mut stream: S,
+    idle: Duration,
+    closing: &mut watch::Receiver<bool>,
+) -> Option<(S, Bytes)> {
+    let mut first = [0u8; 1];
+    tokio::select! {
+        read = tokio::time::timeout(idle, stream.read(&mut first)) => match read {
+            Ok(Ok(1)) => Some((stream, Bytes::copy_from_slice(&first))),
+            _ => None,
+        },
+        () = signalled(closing) => None,
+    }
+}
+
+/// A round's requests, reads, writes and answer, shared by its service,
+/// its response bodies and its socket.
 #[derive(Debug, Default)]
 pub(super) struct RoundState {
     started: AtomicU64,
     in_flight: AtomicUsize,
-    bytes_read: AtomicU64,
-    /// `bytes_read` when the last request finished: more since then is a
-    /// request arriving, which must not be cut off.
+    reads: AtomicU64,
+    /// `reads` when the last request finished: more since then is a request
+    /// arriving.
     idle_at: AtomicU64,
-    /// Set to end the round: the socket reads as closed once idle.
-    stop: AtomicBool,
+    pub writes: WriteCounter,
+    /// The answer being sent (one at a time on HTTP/1).
+    response: Progress,
+    /// Set while a request hyper may upgrade is answered; kept when the
+    /// answer is 101, to hand the socket over once hyper lets go of it.
+    upgrade: Mutex<Option<UpgradeSender>>,
 }
 
 impl RoundState {
-    fn started(self: &Arc<Self>) -> InFlight {
-        self.started.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self.clone())
+    pub fn on_read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `None` while a request is in flight or arriving; otherwise changes
-    /// whenever one starts. The same value a period apart means idle.
-    fn activity(&self) -> Option<(u64, u64)> {
-        let bytes = self.bytes_read.load(Ordering::Relaxed);
-        let busy = self.in_flight.load(Ordering::Relaxed) > 0 || bytes != self.idle_at.load(Ordering::Relaxed);
-        (!busy).then(|| (self.started.load(Ordering::Relaxed), bytes))
+    fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    fn take_upgrade(&self) -> Option<UpgradeSender> {
+        self.upgrade.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// What the round's watchdog concludes at a tick.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Busy,
+    /// Idle, and was at the last tick too.
+    Idle,
+    Cut(End),
+}
+
+#[derive(Debug, Default)]
+struct Watchdog {
+    stall: Stall,
+    /// (requests started, reads) at the last tick, when idle then.
+    idle: Option<(u64, u64)>,
+}
+
+impl Watchdog {
+    fn tick(&mut self, state: &RoundState, now: Instant) -> Verdict {
+        let in_flight = state.in_flight.load(Ordering::Relaxed) > 0;
+        let blocked = state.writes.blocked();
+        let (waiting, frames) = state.response.sample();
+        // A full socket is the client's doing, whether or not the body is done.
+        let owed = if blocked { Some(End::SendIdle) } else { waiting.filter(|_| in_flight) };
+        let moved = frames.wrapping_add(state.writes.count());
+        if let Some(why) = self.stall.tick(now, moved, owed, state.response.limits()) {
+            return Verdict::Cut(why);
+        }
+        let reads = state.reads.load(Ordering::Relaxed);
+        let idle = (!in_flight && !blocked && reads == state.idle_at.load(Ordering::Relaxed))
+            .then(|| (state.started(), reads));
+        let was = std::mem::replace(&mut self.idle, idle);
+        if idle.is_some() && idle == was { Verdict::Idle } else { Verdict::Busy }
     }
 }
 
@@ -133,66 +307,48 @@ impl RoundState {
 #[derive(Debug)]
 struct InFlight(Arc<RoundState>);
 
+impl InFlight {
+    fn start(state: &Arc<RoundState>, mut request: Request<Incoming>, limits: IdleLimits) -> (Self, Request<Incoming>) {
+        state.started.fetch_add(1, Ordering::Relaxed);
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        state.response.begin(limits);
+        // hyper offers an upgrade on requests that ask for one; this round
+        // hands the socket over itself (its connection cannot upgrade).
+        if request.extensions().get::<OnUpgrade>().is_some() {
+            let (sender, upgrade) = ClientUpgrade::pair();
+            request.extensions_mut().insert(upgrade);
+            *state.upgrade.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
+        }
+        (Self(state.clone()), request)
+    }
+
+    fn respond(self, response: Response<ProxyBody>) -> Response<Tracked<Self>> {
+        let state = &self.0;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            drop(state.take_upgrade());
+        }
+        if let Some(limits) = response.body().limits() {
+            state.response.begin(limits);
+        }
+        response.map(|body| Tracked::new(body, self))
+    }
+}
+
+impl Watch for InFlight {
+    fn progress(&self) -> &Progress {
+        &self.0.response
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         let state = &self.0;
         if state.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
-            state.idle_at.store(state.bytes_read.load(Ordering::Relaxed), Ordering::Relaxed);
+            state.idle_at.store(state.reads.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 }
 
-/// Waits, holding only the socket, for the next request's first bytes;
-/// `None` when none come within `idle` (the keep-alive timeout), the peer
-/// closes, or the listener closes.
-pub(super) async fn park(stream: TcpStream, idle: Duration, closing: &mut watch::Receiver<bool>) -> Option<TcpStream> {
-    let mut probe = [0u8; 1];
-    tokio::select! {
-        ready = tokio::time::timeout(idle, stream.peek(&mut probe)) => match ready {
-            Ok(Ok(n)) if n > 0 => Some(stream),
-            _ => None,
-        },
-        _ = signalled(closing) => None,
-    }
-}
-
-/// A socket with bytes already read from it, returned first.
-#[derive(Debug)]
-pub(super) struct Rewound {
-    unread: Bytes,
-    inner: TcpStream,
-    state: Arc<RoundState>,
-}
-
-impl Rewound {
-    pub fn new(inner: TcpStream, unread: Bytes) -> Self {
-        Self { unread, inner, state: Arc::default() }
-    }
-}
-
-impl AsyncRead for Rewound {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let state = &this.state;
-        if !this.unread.is_empty() {
-            let n = this.unread.len().min(buf.remaining());
-            buf.put_slice(&this.unread[..n]);
-            this.unread.advance(n);
-            state.bytes_read.fetch_add(1, Ordering::Relaxed);
-            return Poll::Ready(Ok(()));
-        }
-        let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) if buf.filled().len() > before => {
-                state.bytes_read.fetch_add(1, Ordering::Relaxed);
-                Poll::Ready(Ok(()))
-            }
-            // Nothing waiting, no request in flight or arriving, and the
-            // round is to end: read as closed, so hyper stops between requests.
-            Poll::Pending if state.stop.load(Ordering::Relaxed) && state.activity().is_some() => Poll::Ready(Ok(())),
-            other => other,
-        }
-    }
-}
-
-forward_writes!(Rewound);
+#[cfg(test)]
+#[path = "h1conn_tests.rs"]
+mod tests;

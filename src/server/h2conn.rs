@@ -1,28 +1,39 @@
-//! What hyper's HTTP/2 server lacks: an idle timeout, and a limit on how
-//! long a header block may take. A per-connection watchdog counts the open
-//! streams (a request whose handling or response body is still alive) and
-//! follows header blocks in the bytes read; with no stream open past
-//! `header_read` (before the first stream) or `h2_idle` (after one), or a
-//! header block open past `header_read`, the connection gets GOAWAY and,
-//! after a short grace, is closed.
+//! What hyper's HTTP/2 server lacks: an idle timeout, a limit on how long a
+//! header block may take, and stall limits per stream. A per-connection
+//! watchdog ([`Activity::watch`]) counts the open streams (a request whose
+//! handling or response body is still alive) and follows header blocks and
+//! PING acknowledgements in the bytes read:
+//! - no stream open past `header_read` (before the first stream) or
+//!   `h2_idle` (after one), or a header block open past `header_read`: the
+//!   connection gets GOAWAY and is drained ([`Activity::drained`]);
+//! - each tick while answers are sent, every stream's progress is sampled:
+//!   one that has not moved for its `send_idle` (a zero window, PINGs still
+//!   answered) or `upstream_body_idle` is cut, which resets that stream
+//!   alone (`crate::stream_tasks`);
+//! - a socket that takes no byte for `send_idle`: the connection is closed.
+//!
+//! A header block only counts while it is open: one that h2 then refuses
+//! starts no stream, so it is no activity.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use tokio::io::{AsyncRead, ReadBuf};
+use http::Response;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::frames::{Block, FrameTracker};
+use super::progress::{Progress, Stall, TICK, Tracked, Watch, WriteCounter};
+use crate::body::{End, IdleLimits, ProxyBody};
+use crate::stream_tasks::StreamCell;
 
 /// After GOAWAY: how long a connection with no open stream (or a stalled
-/// header block) has to close by itself. Enough for a responsive peer to
-/// answer hyper's shutdown PING; a silent one is closed then.
+/// header block) has to close by itself or show, by answering a PING, that
+/// it is alive. A silent one is closed then.
 const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// The timers the watchdog applies.
@@ -30,6 +41,10 @@ const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 pub(super) struct Limits {
     pub header_read: Duration,
     pub idle: Duration,
+    /// A socket that takes nothing for this long is given up on; also the
+    /// idle limits of an answer that names none.
+    pub send: Duration,
+    pub upstream: Duration,
 }
 
 /// Why the watchdog ended a connection.
@@ -41,6 +56,8 @@ pub(super) enum Expiry {
     Idle,
     /// A header block open for longer than `header_read`.
     HeaderBlock,
+    /// The socket took no byte for `send_idle`: closed at once.
+    SendIdle,
 }
 
 /// State shared by the connection's IO, its streams and its watchdog.
@@ -50,10 +67,15 @@ pub(super) struct Activity {
     epoch: Instant,
     open: AtomicUsize,
     any_stream: AtomicBool,
-    /// When the last stream ended or the last header block completed.
+    /// When the last stream ended.
     idle_since: AtomicU64,
     /// When the open header block began, plus one; 0 when none is open.
     block_since: AtomicU64,
+    ping_acks: AtomicU64,
+    reads: AtomicU64,
+    writes: WriteCounter,
+    /// The streams whose answers are being sent, for the watchdog to sample.
+    answers: Mutex<Vec<Weak<Answer>>>,
     wake: Notify,
 }
 
@@ -65,6 +87,10 @@ impl Activity {
             any_stream: AtomicBool::new(false),
             idle_since: AtomicU64::new(0),
             block_since: AtomicU64::new(0),
+            ping_acks: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            writes: WriteCounter::default(),
+            answers: Mutex::new(Vec::new()),
             wake: Notify::new(),
         })
     }
@@ -84,16 +110,17 @@ impl Activity {
         StreamGuard(self.clone())
     }
 
-    fn on_block(&self, block: Block) {
-        match block {
+    fn on_read(&self, seen: Block) {
+        match seen {
             Block::Started => {
                 self.block_since.store(self.now_ms() + 1, Ordering::Release);
                 self.wake.notify_one();
             }
-            Block::Ended => {
-                // A request is arriving: not idle, even before hyper calls the service.
-                self.idle_since.store(self.now_ms(), Ordering::Release);
-                self.block_since.store(0, Ordering::Release);
+            // Not activity in itself: a stream starting is, and h2 may refuse the block.
+            Block::Ended => self.block_since.store(0, Ordering::Release),
+            Block::PingAck => {
+                self.ping_acks.fetch_add(1, Ordering::AcqRel);
+                self.wake.notify_one();
             }
         }
     }
@@ -105,8 +132,8 @@ impl Activity {
         }
     }
 
-    /// The next moment the watchdog must act, and why; `None` while streams
-    /// are open and no header block is.
+    /// The next moment the connection expires, and why; `None` while
+    /// streams are open and no header block is.
     fn deadline(&self, limits: Limits) -> Option<(Instant, Expiry)> {
         // A header block on its way is a request arriving: only its own
         // `header_read` applies, so an idle timer about to run out cannot
@@ -123,18 +150,45 @@ impl Activity {
         })
     }
 
-    /// Resolves when the connection has outstayed its welcome.
-    pub async fn expired(&self, limits: Limits) -> Expiry {
+    /// Samples every answer being sent and cuts the stalled ones; `true`
+    /// while any is left to sample.
+    fn sample_answers(&self, now: Instant) -> bool {
+        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        answers.retain(|answer| answer.strong_count() > 0);
+        for answer in answers.iter().filter_map(Weak::upgrade) {
+            answer.sample(now);
+        }
+        !answers.is_empty()
+    }
+
+    /// Resolves when the connection has outstayed its welcome; meanwhile
+    /// cuts stalled streams each tick.
+    pub async fn watch(&self, limits: Limits) -> Expiry {
+        let mut socket = Stall::default();
         loop {
             // notify_one keeps a permit when nobody waits yet, so a change
             // between reading the state and waiting still wakes us.
             let notified = self.wake.notified();
-            match self.deadline(limits) {
-                Some((at, why)) if at <= Instant::now() => return why,
-                Some((at, _)) => {
+            let now = Instant::now();
+            let sampling = self.sample_answers(now) | self.writes.blocked();
+            if self.socket_stalled(&mut socket, now, limits) {
+                return Expiry::SendIdle;
+            }
+            let deadline = self.deadline(limits);
+            if let Some((_, why)) = deadline.filter(|(at, _)| *at <= now) {
+                return why;
+            }
+            let next = match (deadline, sampling) {
+                (Some((at, _)), true) => Some(at.min(now + TICK)),
+                (Some((at, _)), false) => Some(at),
+                (None, true) => Some(now + TICK),
+                (None, false) => None,
+            };
+            match next {
+                Some(at) => {
                     tokio::select! {
-                        _ = tokio::time::sleep_until(at) => {}
-                        _ = notified => {}
+                        () = tokio::time::sleep_until(at) => {}
+                        () = notified => {}
                     }
                 }
                 None => notified.await,
@@ -142,29 +196,54 @@ impl Activity {
         }
     }
 
-    /// After GOAWAY: resolves once the grace has passed and either nothing
-    /// is open (no stream, no header block) or a header block has stalled
-    /// past `header_read` (the peer
-    /// cannot send anything else until it ends, so the streams cannot finish).
+    /// A write blocked with nothing written since, for `send_idle`.
+    fn socket_stalled(&self, stall: &mut Stall, now: Instant, limits: Limits) -> bool {
+        let owed = self.writes.blocked().then_some(End::SendIdle);
+        let limits = IdleLimits { send: limits.send, upstream: limits.send };
+        stall.tick(now, self.writes.count(), owed, limits).is_some()
+    }
+
+    /// Cuts every answer still being sent, for `why` (the connection goes).
+    pub fn cut_all(&self, why: End) {
+        let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        for answer in answers.iter().filter_map(Weak::upgrade) {
+            answer.cut(why);
+        }
+    }
+
+    /// After GOAWAY: resolves when the connection should be dropped rather
+    /// than left to finish. Open streams are waited for (their own limits
+    /// still cut them); a header block stalled past `header_read` is not
+    /// (no other frame can come until it ends). With nothing open, a peer
+    /// that answered a PING since the GOAWAY is alive and hyper finishes
+    /// sending what it holds for it, unless the socket moves nothing for
+    /// `send_idle`; one that did not is closed after the grace.
     pub async fn drained(&self, limits: Limits) {
+        let acks = self.ping_acks.load(Ordering::Acquire);
         tokio::time::sleep(GOAWAY_GRACE).await;
+        let mut socket = Stall::default();
         loop {
             let notified = self.wake.notified();
             let now = Instant::now();
+            let sampling = self.sample_answers(now);
             let block = self.block_deadline(limits);
-            // A block still within its time may become a stream worth finishing.
-            let idle = self.open.load(Ordering::Acquire) == 0 && block.is_none();
-            if idle || block.is_some_and(|at| at <= now) {
+            if block.is_some_and(|at| at <= now) {
                 return;
             }
-            match block {
-                Some(at) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(at) => {}
-                        _ = notified => {}
-                    }
+            let open = self.open.load(Ordering::Acquire) > 0;
+            if !open && block.is_none() {
+                let alive = self.ping_acks.load(Ordering::Acquire) != acks;
+                let moved = self.reads.load(Ordering::Relaxed).wrapping_add(self.writes.count());
+                let quiet = IdleLimits { send: limits.send, upstream: limits.send };
+                if !alive || socket.tick(now, moved, Some(End::SendIdle), quiet).is_some() {
+                    return;
                 }
-                None => notified.await,
+            }
+            let wait = if sampling || !open { TICK } else { limits.header_read };
+            let at = block.map_or(now + wait, |at| at.min(now + wait));
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => {}
+                () = notified => {}
             }
         }
     }
@@ -173,6 +252,20 @@ impl Activity {
 /// Held by a stream's handling and then its response body.
 #[derive(Debug)]
 pub(super) struct StreamGuard(Arc<Activity>);
+
+impl StreamGuard {
+    /// The stream's answer: its body, watched from now on (run inside the
+    /// stream's task, whose cell lets the watchdog cut it).
+    pub fn respond(self, response: Response<ProxyBody>, fallback: IdleLimits) -> Response<Tracked<Answering>> {
+        let answer =
+            Arc::new(Answer { progress: Progress::default(), cell: StreamCell::current(), stall: Mutex::default() });
+        answer.progress.begin(response.body().limits().unwrap_or(fallback));
+        let activity = &self.0;
+        activity.answers.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::downgrade(&answer));
+        activity.wake.notify_one();
+        response.map(|body| Tracked::new(body, Answering { answer, _stream: self }))
+    }
+}
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
@@ -184,39 +277,47 @@ impl Drop for StreamGuard {
     }
 }
 
-/// A response body that holds `guard` (its stream or request counted as
-/// open) until hyper has sent it, or dropped it. HTTP/2's watchdog and
-/// HTTP/1's parking (`h1conn`) both count this way.
+/// One stream's answer as the watchdog samples it.
 #[derive(Debug)]
-pub(super) struct Tracked<B, G> {
-    body: B,
-    _guard: G,
+pub(super) struct Answer {
+    progress: Progress,
+    /// The stream's task, to end when the answer stalls.
+    cell: Option<Arc<StreamCell>>,
+    stall: Mutex<Stall>,
 }
 
-impl<B, G> Tracked<B, G> {
-    pub fn new(body: B, guard: G) -> Self {
-        Self { body, _guard: guard }
-    }
-}
-
-impl<B: Body<Data = Bytes> + Unpin, G: Unpin> Body for Tracked<B, G> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+impl Answer {
+    fn sample(&self, now: Instant) {
+        let (waiting, frames) = self.progress.sample();
+        let mut stall = self.stall.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(why) = stall.tick(now, frames, waiting, self.progress.limits()) {
+            tracing::debug!(why = why.code(), "HTTP/2 stream reset: its answer stalled");
+            self.cut(why);
+        }
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+    fn cut(&self, why: End) {
+        self.progress.cut(why);
+        if let Some(cell) = &self.cell {
+            cell.cut(why);
+        }
     }
 }
 
-/// The connection's transport, reporting header blocks as they are read.
+/// A stream's response body's hold: its answer, and the stream counted open.
+#[derive(Debug)]
+pub(super) struct Answering {
+    answer: Arc<Answer>,
+    _stream: StreamGuard,
+}
+
+impl Watch for Answering {
+    fn progress(&self) -> &Progress {
+        &self.answer.progress
+    }
+}
+
+/// The connection's transport, reporting what it reads and writes.
 #[derive(Debug)]
 pub(super) struct Watched<S> {
     inner: S,
@@ -235,78 +336,52 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
+        if buf.filled().len() > before {
             let activity = &this.activity;
-            this.frames.feed(&buf.filled()[before..], |block| activity.on_block(block));
+            activity.reads.fetch_add(1, Ordering::Relaxed);
+            this.frames.feed(&buf.filled()[before..], |seen| activity.on_read(seen));
         }
         polled
     }
 }
 
-forward_writes!(Watched<S>, S);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: Limits = Limits { header_read: Duration::from_secs(2), idle: Duration::from_secs(10) };
-
-    /// Paused time jumps straight to each timer, give or take a tick.
-    fn took(since: Instant, expected: Duration) {
-        let elapsed = since.elapsed();
-        assert!(elapsed >= expected && elapsed <= expected + Duration::from_millis(5), "{elapsed:?} for {expected:?}");
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = this.activity.writes.note(Pin::new(&mut this.inner).poll_write(cx, buf));
+        if polled.is_pending() {
+            // The watchdog samples a blocked socket each tick.
+            this.activity.wake.notify_one();
+        }
+        polled
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_connection_without_a_stream_expires_at_header_read() {
-        let activity = Activity::new();
-        let started = Instant::now();
-        assert_eq!(activity.expired(LIMITS).await, Expiry::NoRequest);
-        took(started, LIMITS.header_read);
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = this.activity.writes.note(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs));
+        if polled.is_pending() {
+            this.activity.wake.notify_one();
+        }
+        polled
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn open_streams_hold_off_the_idle_timer_which_restarts_when_they_end() {
-        let activity = Activity::new();
-        let guard = activity.stream_started();
-        let waiter = tokio::spawn({
-            let activity = activity.clone();
-            async move { activity.expired(LIMITS).await }
-        });
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        assert!(!waiter.is_finished(), "expired with a stream open");
-        drop(guard);
-        let ended = Instant::now();
-        assert_eq!(waiter.await.expect("watchdog"), Expiry::Idle);
-        took(ended, LIMITS.idle);
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_header_block_open_too_long_expires_even_with_streams_open() {
-        let activity = Activity::new();
-        let _guard = activity.stream_started();
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        activity.on_block(Block::Started);
-        let started = Instant::now();
-        assert_eq!(activity.expired(LIMITS).await, Expiry::HeaderBlock);
-        took(started, LIMITS.header_read);
-        // The drain does not wait for streams that cannot finish.
-        let started = Instant::now();
-        activity.drained(LIMITS).await;
-        took(started, GOAWAY_GRACE);
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_drain_waits_for_open_streams() {
-        let activity = Activity::new();
-        let guard = activity.stream_started();
-        let drained = tokio::spawn({
-            let activity = activity.clone();
-            async move { activity.drained(LIMITS).await }
-        });
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        assert!(!drained.is_finished());
-        drop(guard);
-        drained.await.expect("drain");
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+#[path = "h2conn_tests.rs"]
+mod tests;

@@ -1,19 +1,22 @@
 //! The set of open listening sockets and how a new config changes it.
 //! A listener is identified by its configured bind address, so a reload
 //! that keeps the address keeps the socket (and every connection on it),
-//! even when the listener is renamed or its TLS certificate changes.
+//! even when the listener is renamed or its TLS certificate changes. Each
+//! socket has a [`ListenerId`] for as long as it is open; a generation maps
+//! those ids to its listeners, and connections find theirs by id.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::ServerError;
-use super::accept::{AcceptLoop, SharedName};
+use super::accept::AcceptLoop;
 use super::worker::Accepted;
 use crate::config::Config;
+use crate::generation::ListenerId;
 
 pub(super) struct Listeners {
     open: Vec<Open>,
@@ -21,6 +24,8 @@ pub(super) struct Listeners {
     next: Arc<AtomicUsize>,
     /// Open connections per listener (a start-up setting).
     max_connections: usize,
+    /// The id the next socket bound gets.
+    next_id: u64,
 }
 
 impl std::fmt::Debug for Listeners {
@@ -33,15 +38,11 @@ struct Open {
     /// The bind address as configured (port 0 stays 0): the reload key.
     configured: SocketAddr,
     addr: SocketAddr,
-    name: SharedName,
+    id: ListenerId,
+    /// Its name in the current generation (a reload may rename it).
+    name: Arc<str>,
     closing: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
-}
-
-impl Open {
-    fn name(&self) -> Arc<str> {
-        self.name.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
 }
 
 /// What a new config needs, per listener in its order: an open socket to
@@ -49,8 +50,20 @@ impl Open {
 pub(super) struct Prepared(Vec<Slot>);
 
 enum Slot {
-    Keep(usize),
-    New(TcpListener),
+    Keep(usize, ListenerId),
+    New(TcpListener, ListenerId),
+}
+
+impl Prepared {
+    /// The socket each listener will be served by, in the config's order.
+    pub fn ids(&self) -> Vec<ListenerId> {
+        self.0
+            .iter()
+            .map(|slot| match slot {
+                Slot::Keep(_, id) | Slot::New(_, id) => *id,
+            })
+            .collect()
+    }
 }
 
 impl Listeners {
@@ -59,12 +72,12 @@ impl Listeners {
         next: Arc<AtomicUsize>,
         max_connections: usize,
     ) -> Self {
-        Self { open: Vec::new(), workers, next, max_connections }
+        Self { open: Vec::new(), workers, next, max_connections, next_id: 0 }
     }
 
     /// Binds the addresses `config` adds. Nothing changes yet: on error the
     /// new sockets are dropped and the running set stays as it was.
-    pub async fn prepare(&self, config: &Config) -> Result<Prepared, ServerError> {
+    pub async fn prepare(&mut self, config: &Config) -> Result<Prepared, ServerError> {
         let mut taken = vec![false; self.open.len()];
         let mut keep: Vec<Option<usize>> = vec![None; config.listeners.len()];
         // Same name and address first, then same address (a rename): with
@@ -74,7 +87,7 @@ impl Listeners {
                 let fits = |i: usize| {
                     !taken[i]
                         && self.open[i].configured == listener.bind
-                        && (!same_name || *self.open[i].name() == *listener.name)
+                        && (!same_name || self.open[i].name == listener.name)
                 };
                 if let Some(i) = (0..self.open.len()).find(|&i| fits(i)) {
                     taken[i] = true;
@@ -85,15 +98,16 @@ impl Listeners {
         let mut slots = Vec::with_capacity(config.listeners.len());
         for (listener, keep) in config.listeners.iter().zip(keep) {
             if let Some(i) = keep {
-                slots.push(Slot::Keep(i));
+                slots.push(Slot::Keep(i, self.open[i].id));
                 continue;
             }
             let tcp = TcpListener::bind(listener.bind).await.map_err(|source| ServerError::Bind {
-                name: listener.name.clone(),
+                name: listener.name.to_string(),
                 addr: listener.bind,
                 source,
             })?;
-            slots.push(Slot::New(tcp));
+            self.next_id += 1;
+            slots.push(Slot::New(tcp, ListenerId(self.next_id)));
         }
         Ok(Prepared(slots))
     }
@@ -105,12 +119,12 @@ impl Listeners {
         let mut old: Vec<Option<Open>> = std::mem::take(&mut self.open).into_iter().map(Some).collect();
         for (listener, slot) in config.listeners.iter().zip(prepared.0) {
             let open = match slot {
-                Slot::Keep(i) => {
-                    let Some(open) = old.get_mut(i).and_then(Option::take) else { continue };
-                    *open.name.lock().unwrap_or_else(PoisonError::into_inner) = listener.name.as_str().into();
+                Slot::Keep(i, _) => {
+                    let Some(mut open) = old.get_mut(i).and_then(Option::take) else { continue };
+                    open.name = listener.name.clone();
                     open
                 }
-                Slot::New(tcp) => self.spawn(tcp, listener, self.max_connections),
+                Slot::New(tcp, id) => self.spawn(tcp, id, listener),
             };
             self.open.push(open);
         }
@@ -118,24 +132,24 @@ impl Listeners {
             tracing::info!(addr = %closed.addr, "listener closed by reload; draining its connections");
             let _ = closed.closing.send(true);
         }
-        let names = config.listeners.iter().map(|l| l.name.clone());
+        let names = config.listeners.iter().map(|l| l.name.to_string());
         names.zip(self.open.iter().map(|o| o.addr)).collect()
     }
 
-    fn spawn(&self, tcp: TcpListener, listener: &crate::config::Listener, max_connections: usize) -> Open {
+    fn spawn(&self, tcp: TcpListener, id: ListenerId, listener: &crate::config::Listener) -> Open {
         let addr = tcp.local_addr().unwrap_or(listener.bind);
         tracing::info!(listener = %listener.name, %addr, routes = listener.routes.len(), "listening");
-        let name: SharedName = Arc::new(Mutex::new(listener.name.as_str().into()));
         let (closing, closing_rx) = watch::channel(false);
         let accept = AcceptLoop {
             tcp,
-            name: name.clone(),
+            id,
             workers: self.workers.clone(),
             next: self.next.clone(),
-            permits: Arc::new(Semaphore::new(max_connections)),
+            permits: Arc::new(Semaphore::new(self.max_connections)),
             closing: closing_rx,
         };
-        Open { configured: listener.bind, addr, name, closing, task: tokio::spawn(accept.run()) }
+        let name = listener.name.clone();
+        Open { configured: listener.bind, addr, id, name, closing, task: tokio::spawn(accept.run()) }
     }
 
     /// Closes every listener and waits for the accept loops to end; their

@@ -52,6 +52,8 @@ mod frames;
 mod h1conn;
 mod h2conn;
 mod listeners;
+mod progress;
+mod rewound;
 mod sniff;
 mod worker;
 
@@ -123,25 +125,25 @@ pub struct RunningGateway {
 pub async fn start(loaded: Loaded) -> Result<RunningGateway, ServerError> {
     let Loaded { startup, config } = loaded;
     let workers = startup.workers;
-    let shared = Arc::new(Shared::new(Generation::build(1, config, workers)?, &startup.replay)?);
+    let mut first = Generation::build(1, config, workers)?;
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::unbounded_channel::<Accepted>()).unzip();
+    let mut listeners = Listeners::new(senders.into(), Arc::new(AtomicUsize::new(0)), startup.max_connections);
+    let opened = listeners.prepare(&first.config).await?;
+    first.set_listener_ids(opened.ids());
+    let shared = Arc::new(Shared::new(first, &startup.replay)?);
     let (stop, stop_rx) = watch::channel(false);
     let (drain_tx, drained) = mpsc::channel::<()>(1);
-    let mut senders = Vec::new();
     let mut threads = Vec::new();
-    for id in 0..workers {
-        let (tx, rx) = mpsc::unbounded_channel::<Accepted>();
+    for (id, rx) in receivers.into_iter().enumerate() {
         let worker = Worker { proxy: Arc::new(Proxy::new(shared.clone(), id)), drain: drain_tx.clone() };
         let stop_rx = stop_rx.clone();
         let thread = std::thread::Builder::new()
             .name(format!("hmacgw-worker-{id}"))
             .spawn(move || worker.run(rx, stop_rx))
             .map_err(ServerError::Worker)?;
-        senders.push(tx);
         threads.push(thread);
     }
-    let mut listeners = Listeners::new(senders.into(), Arc::new(AtomicUsize::new(0)), startup.max_connections);
     let generation = shared.current();
-    let opened = listeners.prepare(&generation.config).await?;
     let mut addrs = listeners.commit(opened, &generation.config);
     let admin = match startup.admin {
         Some(bind) => {
@@ -212,9 +214,10 @@ impl RunningGateway {
         for setting in self.startup.changed(&loaded.startup) {
             tracing::warn!(setting, "changed in the new configuration; takes effect on restart");
         }
-        let next =
+        let mut next =
             Generation::build(current.number + 1, loaded.config, self.startup.workers).map_err(ServerError::from)?;
         let opened = listeners.prepare(&next.config).await?;
+        next.set_listener_ids(opened.ids());
         let number = next.number;
         self.shared.install(next);
         let generation = self.shared.current();

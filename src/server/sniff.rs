@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf as _, Bytes};
 use tokio::io::{AsyncRead, AsyncReadExt as _, ReadBuf};
 
 use super::frames::PREFACE;
@@ -69,27 +70,33 @@ pub(super) async fn first_bytes<S: AsyncRead + Unpin>(
         }
         len += n;
         if let Some(protocol) = judge(&buf[..len]) {
-            return Some((protocol, Prefixed { prefix: buf, pos: 0, len, inner: stream }));
+            return Some((protocol, Prefixed::new(stream, Bytes::copy_from_slice(&buf[..len]))));
         }
     }
 }
 
 /// A stream whose first bytes were already read: they are returned first.
+/// (Also the socket a websocket tunnel gets, with what the client sent
+/// after its upgrade request.)
 #[derive(Debug)]
 pub(super) struct Prefixed<S> {
-    prefix: [u8; PREFACE.len()],
-    pos: usize,
-    len: usize,
+    prefix: Bytes,
     inner: S,
+}
+
+impl<S> Prefixed<S> {
+    pub fn new(inner: S, prefix: Bytes) -> Self {
+        Self { prefix, inner }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        if this.pos < this.len {
-            let n = (this.len - this.pos).min(buf.remaining());
-            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
-            this.pos += n;
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)

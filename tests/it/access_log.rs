@@ -44,3 +44,67 @@ async fn rejections_are_logged_once_with_their_reason_and_the_known_identity() {
     // Verified before forwarding failed: who sent it is known and logged.
     assert_eq!((b["consumer"].as_str(), b["keyid"].as_str()), (Some("site-b"), Some("site-b-1")));
 }
+
+/// Answers `/_functions/ok` with `hello` and `/_functions/stall` with 10 of
+/// the 100 bytes it announces, then nothing.
+async fn ok_or_stalling_upstream() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let reply: &[u8] = if head.starts_with(b"GET /_functions/stall") {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
+                };
+                let _ = stream.write_all(reply).await;
+                let _ = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut byte)).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn each_access_event_says_how_its_answer_ended_and_what_it_sent() {
+    let up = ok_or_stalling_upstream().await;
+    let dir = std::env::temp_dir().join(format!("hmacgw-access-end-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gw.yaml");
+    std::fs::write(&config, verify_yaml(&format!("http://{up}"), "", "timeouts: { upstream_body_idle: 1s }")).unwrap();
+    let binary::Binary { mut child, mut lines, addr, .. } = binary::spawn(&config).await;
+    let ok = send(addr, &signed(Req::get(addr, "/_functions/ok"))).await;
+    assert_eq!((ok.status, &ok.body[..]), (StatusCode::OK, &b"hello"[..]));
+    let stalled = signed(Req::get(addr, "/_functions/stall"));
+    let head = format!("GET /_functions/stall HTTP/1.1\r\nhost: {addr}\r\n{}\r\n", header_lines(&stalled));
+    let (text, closed) = raw(addr, head.as_bytes()).await;
+    assert!(closed && text.ends_with("0123456789"), "{text:?}");
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut events = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        events.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let access: Vec<_> =
+        events.iter().filter(|e| e["target"] == "hmac_gateway::access").map(|e| &e["fields"]).collect();
+    let of = |path: &str| *access.iter().find(|a| a["path"] == path).unwrap_or_else(|| panic!("{path}: {access:?}"));
+    let ok = of("/_functions/ok");
+    assert_eq!((ok["end"].as_str(), ok["bytes_out"].as_u64()), (Some("complete"), Some(5)), "{ok:?}");
+    let cut = of("/_functions/stall");
+    assert_eq!((cut["status"].as_u64(), cut["end"].as_str()), (Some(200), Some("upstream_body_idle")), "{cut:?}");
+    assert_eq!(cut["bytes_out"].as_u64(), Some(10));
+    // The whole exchange, stall included, in whole microseconds.
+    let took = cut["duration_ms"].as_f64().unwrap();
+    assert!(took >= 1000.0, "{took}");
+    assert_eq!((took * 1000.0).round() / 1000.0, took, "{took}");
+}

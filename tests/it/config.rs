@@ -154,7 +154,7 @@ fn secrets_load_from_env_and_files() {
 #[test]
 fn the_shipped_demo_config_is_valid() {
     let config = Loaded::load(Path::new("gateway.yaml")).unwrap().config;
-    let names: Vec<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
+    let names: Vec<&str> = config.listeners.iter().map(|l| &*l.name).collect();
     assert_eq!(names, ["ingress", "egress"]);
     assert!(config.route("site-api").is_some() && config.route("call-host").is_some());
 }

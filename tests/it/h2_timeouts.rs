@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::common::h2::{self, END_HEADERS, END_STREAM, HEADERS, PING};
+use crate::common::h2::{self, END_HEADERS, END_STREAM, HEADERS, PING, RST_STREAM};
 use crate::common::*;
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -170,4 +170,65 @@ async fn a_response_body_still_streaming_keeps_its_stream_open() {
     assert_eq!(response.status(), StatusCode::OK);
     let body = tokio::time::timeout(Duration::from_secs(10), response.into_body().collect()).await.unwrap();
     assert_eq!(body.unwrap().to_bytes().len(), 10_000, "the body was cut while streaming");
+}
+
+/// A header block that h2 itself refuses (a connection-specific field makes
+/// it malformed: RST_STREAM) starts no stream, so it is no activity: a peer
+/// sending nothing else is still closed once `h2_idle` has passed.
+#[tokio::test]
+async fn header_blocks_that_h2_refuses_do_not_keep_an_idle_connection_open() {
+    let upstream = Upstream::start().await;
+    let (_gw, addr) = h2_gateway(&upstream, "timeouts: { header_read: 3s, h2_idle: 1s }").await;
+    let block = h2::get_block(&addr.to_string(), "/nowhere");
+    let stream = h2c(addr, &h2::frame(HEADERS, END_HEADERS | END_STREAM, 1, &block)).await;
+    let (mut reader, mut writer) = stream.into_split();
+    let refused = h2::request_block("GET", &addr.to_string(), "/nowhere", &[("connection", "keep-alive")]);
+    let junk = tokio::spawn(async move {
+        for i in 0..16u32 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let frame = h2::frame(HEADERS, END_HEADERS | END_STREAM, 3 + 2 * i, &refused);
+            if writer.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let seen = h2::read_until_closed(&mut reader, Duration::from_secs(5)).await;
+    junk.abort();
+    assert!(seen.frames.contains(&RST_STREAM), "h2 did not refuse the malformed blocks: {seen:?}");
+    let goaway = seen.goaway_after.unwrap_or_else(|| panic!("refused header blocks kept the connection: {seen:?}"));
+    assert!(goaway < Duration::from_millis(2500), "GOAWAY after {goaway:?}");
+}
+
+/// A response the gateway has finished but whose DATA still waits in its
+/// HTTP/2 buffers for the client's window (a small window, a slow reader)
+/// when the gateway shuts down: the drain delivers it, whole.
+#[tokio::test]
+async fn shutdown_still_delivers_data_buffered_for_a_slow_h2_reader() {
+    const SIZE: usize = 300 * 1024;
+    let upstream = sized_upstream(Bytes::from(pattern(SIZE))).await;
+    let gw = gateway(&verify_yaml(&format!("http://{}", upstream.addr), "", "")).await;
+    let addr = gw.addr("ingress").unwrap();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut client, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(16 * 1024)
+        .initial_connection_window_size(64 * 1024)
+        .handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = signed(Req::get(addr, "/_functions/big"));
+    let mut request = Request::builder().uri(format!("http://{addr}/_functions/big")).body(Full::new(Bytes::new()));
+    *request.as_mut().unwrap().headers_mut() = req.headers;
+    let response = client.send_request(request.unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shutdown = tokio::spawn(gw.shutdown());
+    // A pause longer than the drain's grace, then the whole body.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let body = tokio::time::timeout(Duration::from_secs(10), http_body_util::BodyExt::collect(response.into_body()))
+        .await
+        .expect("the body never ended");
+    let body = body.expect("the stream was cut by the shutdown").to_bytes();
+    assert!(body == pattern(SIZE), "{} of {SIZE} bytes", body.len());
+    tokio::time::timeout(Duration::from_secs(10), shutdown).await.unwrap().unwrap();
 }

@@ -86,3 +86,88 @@ async fn the_keep_alive_timeout_still_closes_a_parked_connection() {
     assert!(closed.is_ok(), "an idle connection must be closed after header_read");
     assert!(rest.is_empty(), "nothing is sent on an idle close: {:?}", String::from_utf8_lossy(&rest));
 }
+
+/// An upstream answering `/_functions/big/N` with N bytes of `pattern`.
+async fn upstream_of_any_size() -> SocketAddr {
+    use http_body_util::Full;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                let size = req.uri().path().rsplit('/').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(bytes::Bytes::from(pattern(size)))))
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+        }
+    });
+    addr
+}
+
+/// The tail of a response still in the gateway's buffers (the client's
+/// receive window is small and it pauses) when the connection would park:
+/// it must reach the client, not be dropped with hyper's write buffer.
+/// Sizes from 32 KiB to 1 MiB, so that for some of them the body has ended
+/// inside the gateway, past what the kernel buffers hold, during the pause.
+#[tokio::test]
+async fn a_response_tail_still_buffered_when_the_client_pauses_arrives_whole() {
+    let upstream = upstream_of_any_size().await;
+    let gw = gateway(&verify_yaml(&format!("http://{upstream}"), "", "")).await;
+    let addr = gw.addr("ingress").unwrap();
+    let sizes = [32, 64, 96, 128, 160, 192, 256, 320, 384, 512, 768, 1024].map(|kib| kib * 1024);
+    let clients = sizes.map(|size| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        stream.write_all(&request_bytes(addr, &format!("/_functions/big/{size}"))).await.unwrap();
+        // Long enough for the gateway to take in the whole upstream body
+        // (for the smaller sizes) and for an idle connection to park.
+        tokio::time::sleep(PARKED * 2).await;
+        let mut got = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let complete =
+            |got: &[u8]| got.windows(4).position(|w| w == b"\r\n\r\n").is_some_and(|end| got.len() >= end + 4 + size);
+        while !complete(&got) {
+            let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk)).await;
+            let n = read.unwrap_or_else(|_| panic!("{size}: stalled after {} bytes", got.len())).unwrap_or(0);
+            assert!(n > 0, "{size}: closed after {} bytes", got.len());
+            got.extend_from_slice(&chunk[..n]);
+        }
+        let body_at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(got[body_at..] == pattern(size)[..], "{size}: the body differs");
+        // And the connection serves its next request.
+        stream.write_all(&request_bytes(addr, "/_functions/big/2")).await.unwrap();
+        assert_eq!(read_response_head(&mut stream).await, "HTTP/1.1 200 OK", "{size}");
+    });
+    futures_util::future::join_all(clients).await;
+}
+
+/// A pipelined request whose first half arrived with the previous request,
+/// the rest after a pause long enough to park: both are answered.
+#[tokio::test]
+async fn a_pipelined_half_request_survives_a_park() {
+    let (_gw, addr) = echo_gateway("").await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut bytes = request_bytes(addr, "/_functions/first");
+    let second = request_bytes(addr, "/_functions/second");
+    let (head, tail) = second.split_at(second.len() / 2);
+    bytes.extend_from_slice(head);
+    stream.write_all(&bytes).await.unwrap();
+    assert_eq!(read_response(&mut stream).await, "HTTP/1.1 200 OK");
+    tokio::time::sleep(PARKED * 2).await;
+    stream.write_all(tail).await.unwrap();
+    assert_eq!(read_response(&mut stream).await, "HTTP/1.1 200 OK");
+}
+
+/// Reads a response's head only; returns its status line.
+async fn read_response_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await.unwrap().unwrap();
+        assert!(n == 1, "closed: {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).lines().next().unwrap().to_owned()
+}

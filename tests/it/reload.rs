@@ -241,6 +241,27 @@ async fn requests_in_flight_finish_and_open_connections_get_the_new_rules() {
 }
 
 #[tokio::test]
+async fn a_renamed_listener_keeps_serving_the_connections_it_had() {
+    let upstream = Upstream::start().await;
+    let dir = scratch("rename");
+    write_keys(&dir);
+    let gw = start(&dir, &config(upstream.addr, &[1], &["main"])).await;
+    let addr = gw.addr("main").unwrap();
+    let mut kept = connection(addr).await;
+    let first = kept.send_request(hyper_request(&signed(Req::get(addr, "/_functions/before")))).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+
+    // Same bind, new name (and routes that name it): the socket stays open.
+    rewrite_and_reload(&gw, &dir, &config(upstream.addr, &[1], &["front"])).await.unwrap();
+    assert_eq!(gw.addr("front"), Some(addr));
+    // The connection opened before the reload is served by the renamed
+    // listener's routes, as a new one is.
+    let after = kept.send_request(hyper_request(&signed(Req::get(addr, "/_functions/after")))).await.unwrap();
+    assert_eq!(after.status(), StatusCode::OK, "the old connection lost its listener");
+    assert_eq!(status_with_key(addr, 1).await, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_sign_route_switches_to_the_new_key_on_reload() {
     let upstream = Upstream::start().await;
     let dir = scratch("sign");

@@ -90,3 +90,67 @@ async fn a_pooled_connection_the_upstream_closed_is_not_a_failed_request() {
         assert_eq!(got.status, StatusCode::OK, "request {i} without a pause: {:?}", got.body);
     }
 }
+
+/// An upstream that closes every connection idle for 1 s, as gunicorn (2 s),
+/// Node (`keepAliveTimeout`, 5 s), uvicorn and Apache (5 s) do, only sooner:
+/// well before the pool would retire the connection itself.
+async fn short_keep_alive_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let head = async {
+                        loop {
+                            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                buf.drain(..end + 4);
+                                return true;
+                            }
+                            let mut chunk = [0u8; 4096];
+                            match stream.read(&mut chunk).await {
+                                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                                _ => return false,
+                            }
+                        }
+                    };
+                    // Idle for a second with no request under way: closed.
+                    match tokio::time::timeout(Duration::from_secs(1), head).await {
+                        Ok(true) => {}
+                        _ if !buf.is_empty() => continue,
+                        _ => return,
+                    }
+                    if stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_upstream_closing_idle_connections_after_1s_never_costs_a_502() {
+    let url = short_keep_alive_upstream().await;
+    let gw = gateway(&verify_yaml(&url, "", "workers: 1")).await;
+    let addr = gw.addr("ingress").unwrap();
+    // 30 clients, each sending a request about every second, spread over the
+    // second: requests keep landing around the moment a pooled connection
+    // reaches its upstream's idle limit.
+    let clients = (0..30u64).map(|i| async move {
+        tokio::time::sleep(Duration::from_millis(i * 33)).await;
+        let mut statuses = Vec::new();
+        for round in 0..8u64 {
+            let got = send(addr, &signed(Req::get(addr, &format!("/_functions/k{i}-{round}")))).await;
+            statuses.push(got.status);
+            tokio::time::sleep(Duration::from_millis(990 + (i + round) % 3 * 10)).await;
+        }
+        statuses
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(clients).await.into_iter().flatten().collect();
+    let failed: Vec<_> = statuses.iter().filter(|s| **s != StatusCode::OK).collect();
+    assert_eq!(statuses.len(), 240);
+    assert!(failed.is_empty(), "{} of 240 failed: {failed:?}", failed.len());
+}

@@ -32,8 +32,8 @@ pub(super) fn build(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams,
 
 fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &RawRoute) -> Option<Route> {
     let problems_before = ctx.problems.len();
-    if !env.listeners.iter().any(|l| l.name == r.listener.value) {
-        let names = known(env.listeners.iter().map(|l| l.name.as_str()));
+    if !env.listeners.iter().any(|l| *l.name == *r.listener.value) {
+        let names = known(env.listeners.iter().map(|l| &*l.name));
         ctx.on(
             &r.listener,
             format!("route `{}` names unknown listener `{}` ({names})", r.name.value, r.listener.value),
@@ -98,16 +98,15 @@ fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &
 }
 
 fn route_timeouts(ctx: &mut Ctx<'_>, global: &Timeouts, raw: Option<&RawRouteTimeouts>) -> RouteTimeouts {
-    let mut t = RouteTimeouts {
-        body_read: global.body_read,
-        body_idle: global.body_idle,
-        upstream_response: global.upstream_response,
-    };
+    let mut t = RouteTimeouts::from(global);
     let Some(raw) = raw else { return t };
     for (value, slot) in [
         (&raw.body_read, &mut t.body_read),
         (&raw.body_idle, &mut t.body_idle),
         (&raw.upstream_response, &mut t.upstream_response),
+        (&raw.send_idle, &mut t.send_idle),
+        (&raw.upstream_body_idle, &mut t.upstream_body_idle),
+        (&raw.tunnel_idle, &mut t.tunnel_idle),
     ] {
         super::set_timeout(ctx, value.as_ref(), slot);
     }

@@ -11,6 +11,7 @@ pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,6 +107,35 @@ impl Upstream {
     pub fn last(&self) -> Recorded {
         self.seen.lock().unwrap().last().cloned().expect("upstream saw a request")
     }
+}
+
+/// An upstream that answers every request with `body` (Content-Length),
+/// counting the connections that ended (the gateway closed them).
+pub struct SizedUpstream {
+    pub addr: SocketAddr,
+    pub ended: Arc<AtomicUsize>,
+}
+
+pub async fn sized_upstream(body: Bytes) -> SizedUpstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ended = Arc::new(AtomicUsize::new(0));
+    let count = ended.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (count, body) = (count.clone(), body.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |_: Request<Incoming>| {
+                    let body = body.clone();
+                    async move { Ok::<_, std::convert::Infallible>(Response::new(Full::new(body))) }
+                });
+                let served = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let _ = served.await;
+                count.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    SizedUpstream { addr, ended }
 }
 
 /// Starts the real gateway on a YAML config written by the test.
@@ -252,6 +282,13 @@ pub fn sign_components(
 pub fn signed(mut req: Req) -> Req {
     sign(&mut req, &SignOpts::default());
     req
+}
+
+/// `len` bytes that differ from one offset to the next (`i % 251`, as the
+/// Python peers write them), so a reordered or repeated piece would not
+/// compare equal.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect()
 }
 
 /// A response as the test client saw it.
