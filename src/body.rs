@@ -76,6 +76,31 @@ pub trait Ending: Send + Sync {
     fn ended(self: Box<Self>, end: End, sent: u64);
 }
 
+/// An answer's end, held back until its last bytes are out.
+pub struct Deferred {
+    ending: Box<dyn Ending>,
+    end: End,
+    sent: u64,
+}
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deferred").field("end", &self.end).field("sent", &self.sent).finish_non_exhaustive()
+    }
+}
+
+impl Deferred {
+    /// Reports the end: as it was, or `cut` when a complete answer never
+    /// left the connection's buffers.
+    pub fn report(self, cut: Option<End>) {
+        let end = match (self.end, cut) {
+            (End::Complete, Some(why)) => why,
+            (end, _) => end,
+        };
+        self.ending.ended(end, self.sent);
+    }
+}
+
 /// What the gateway answers with: a body it made, or the upstream's.
 pub struct ProxyBody {
     inner: Inner,
@@ -141,6 +166,13 @@ impl ProxyBody {
     /// Whether the upstream's body (rather than one the gateway made) is sent.
     pub fn is_upstream(&self) -> bool {
         matches!(self.inner, Inner::Upstream(_))
+    }
+
+    /// Takes out what happens at the end, for the connection to report once
+    /// the bytes handed over have left its own buffers (or never will).
+    pub fn take_ending(&mut self) -> Option<Deferred> {
+        let ending = self.ending.take()?;
+        Some(Deferred { ending, end: self.how_it_ended(), sent: self.sent })
     }
 
     fn how_it_ended(&self) -> End {

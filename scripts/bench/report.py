@@ -83,7 +83,7 @@ def main():
                             "(raise LOADGEN_RATE)")
         if m["errors"]:
             problems.append(f"{row}/{layout}/{target} round {rnd}: {m['errors']} errors or non-2xx of {m['requests']}")
-        runs[(row, layout, target.replace("gateway-sign", "gateway"))].append(m)
+        runs[(row, layout, target.replace("gateway-sign", "gateway"))].append(m)  # gateway-sign-base too
 
     def med(row, layout, target, key):
         ms = runs.get((row, layout, target))
@@ -150,6 +150,19 @@ def main():
             rr = ratio(r_, m_)
             out.append(f"| {name} | {f(m_) if m_ is not None else ''} | {f(r_) if r_ is not None else ''} | {'**' + rr + '**' if key == 'rps' and rr else rr} |")
 
+    if any(t == "gateway-base" for (_, _, t) in runs):
+        out.append("")
+        out.append(f"Before and after, same rounds (baseline: {machine.get('baseline', '?')}):")
+        out.append("")
+        out.append("| layout | metric | baseline | gateway | gateway / baseline |")
+        out.append("|---|---|---|---|---|")
+        for row, layout, label, short in rows:
+            if (row, layout, "gateway-base") not in runs:
+                continue
+            for i, (key, name, f) in enumerate(metrics):
+                b, g = med(row, layout, "gateway-base", key), med(row, layout, "gateway", key)
+                out.append(f"| {label if i == 0 else short} | {name} | {f(b) if b is not None else ''} "
+                           f"| {f(g) if g is not None else ''} | {ratio(g, b)} |")
     if idle:
         out.append("")
         out.append(idle_note)

@@ -10,6 +10,9 @@
 #   --idle-conns N   idle keep-alive connections for the memory row (default 10000)
 #   --profile        after the pinned rows, a `perf` profile of the gateway on the verify route (one more
 #                    wrk run, not recorded): the top entries by self time, printed after the table
+#   --baseline BIN   also run another hmac-gateway binary (an earlier build) as target `gateway-base` in the
+#                    same rounds of the get and sign rows, and print the before/after ratios: a change is
+#                    judged against a baseline measured in the same run, not against an older run
 #
 # Environment: BIN and LOADGEN point at prebuilt binaries (hmac-gateway and examples/loadgen); without
 # them the script builds both with `$CARGO build --release` (CARGO defaults to cargo). Also CONNS (wrk
@@ -58,6 +61,7 @@ BASE_PORT=${BASE_PORT:-18100}
 CARGO=${CARGO:-cargo}
 LOADGEN_RATE=${LOADGEN_RATE:-40000} # pre-signed requests per second of a replay-on run
 PROFILE=${PROFILE:-0}
+BASELINE_BIN=${BASELINE_BIN:-}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -70,6 +74,7 @@ parse_args() {
       --only) ONLY=$2; shift ;;
       --idle-conns) IDLE_CONNS=$2; shift ;;
       --profile) PROFILE=1 ;;
+      --baseline) BASELINE_BIN=$2; shift ;;
       -h|--help) usage; exit 0 ;;
       *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -93,6 +98,8 @@ GW_SIGN_PORT=$((BASE_PORT + 4)) # gateway egress (sign) listener
 GW_MEM_PORT=$((BASE_PORT + 5))  # replay on, memory store
 GW_REDIS_PORT=$((BASE_PORT + 6))
 REDIS_PORT=$((BASE_PORT + 7))
+GW_BASE_PORT=$((BASE_PORT + 8))      # --baseline: the other binary's verify listener
+GW_BASE_SIGN_PORT=$((BASE_PORT + 9)) # and its sign listener
 PATH_=/_functions/bench
 
 WORK=$(mktemp -d /tmp/hmacgw-bench.XXXXXX)
@@ -233,8 +240,13 @@ YAML
 }
 
 write_gateway_conf() { # workers: verify route (replay off) + egress sign route, both to the upstream
+  gateway_conf "$1" "$GW_PORT" "$GW_SIGN_PORT" > "$WORK/gateway.yaml"
+  gateway_conf "$1" "$GW_BASE_PORT" "$GW_BASE_SIGN_PORT" > "$WORK/gateway-base.yaml"
+}
+
+gateway_conf() { # workers, verify port, sign port
   { gateway_common "$1"; cat <<YAML
-listeners: [{ name: in, bind: "127.0.0.1:$GW_PORT" }, { name: out, bind: "127.0.0.1:$GW_SIGN_PORT" }]
+listeners: [{ name: in, bind: "127.0.0.1:$2" }, { name: out, bind: "127.0.0.1:$3" }]
 routes:
   - name: verify
     listener: in
@@ -246,7 +258,7 @@ routes:
     sign: { scheme: rfc9421, keyid: bench-1, secret: bench }
     upstream: "http://127.0.0.1:$UP_PORT"
 YAML
-  } > "$WORK/gateway.yaml"
+  }
 }
 
 write_replay_confs() { # one gateway per replay store, replay on, 1 worker
@@ -337,10 +349,18 @@ start_layout() { # pinned|unpinned: upstream plus the three proxies, idle until 
   start gateway "$PROXY_CPU" env RUST_LOG=warn "$BIN" run --config "$WORK/gateway.yaml"
   local p
   for p in "$UP_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$GW_PORT" "$GW_SIGN_PORT"; do wait_port "$p"; done
+  if [ -n "$BASELINE_BIN" ]; then
+    start gateway-base "$PROXY_CPU" env RUST_LOG=warn "$BASELINE_BIN" run --config "$WORK/gateway-base.yaml"
+    wait_port "$GW_BASE_PORT"
+    wait_port "$GW_BASE_SIGN_PORT"
+  fi
   check_verify_works
 }
 
-stop_layout() { stop gateway; stop haproxy; stop nginx; stop upstream; }
+stop_layout() {
+  [ -n "$BASELINE_BIN" ] && stop gateway-base
+  stop gateway; stop haproxy; stop nginx; stop upstream
+}
 
 # A signed request must pass, and an unsigned one or a POST whose body differs from its Content-Digest must
 # not: otherwise the figures would measure a rejection, or a route that does not check what it should.
@@ -386,9 +406,15 @@ cpu_ticks() { # utime+stime of the given pids, all threads (fields 14 and 15 of 
 # ---------------------------------------------------------------- measurements
 
 target_port() {
-  case $1 in nginx) echo "$NGINX_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; gateway) echo "$GW_PORT" ;; gateway-sign) echo "$GW_SIGN_PORT" ;; esac
+  case $1 in
+    nginx) echo "$NGINX_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;;
+    gateway) echo "$GW_PORT" ;; gateway-sign) echo "$GW_SIGN_PORT" ;;
+    gateway-base) echo "$GW_BASE_PORT" ;; gateway-sign-base) echo "$GW_BASE_SIGN_PORT" ;;
+  esac
 }
-process_of() { [ "$1" = gateway-sign ] && echo gateway || echo "$1"; }
+process_of() {
+  case $1 in gateway-sign) echo gateway ;; gateway-sign-base) echo gateway-base ;; *) echo "$1" ;; esac
+}
 
 # One wrk run against a target; CPU ticks of its processes around it. A record per run goes to results.tsv:
 # row, layout, target, round, cpu ticks, raw output file.
@@ -399,6 +425,8 @@ run_wrk() { # row, target, round, seconds, record(yes|no), extra wrk args...
   pids=$(proxy_pids "$proc")
   out=$WORK/raw/$row.$LAYOUT.$target.$round.txt
   t0=$(cpu_ticks $pids)
+  # The baseline listens on another port, but was signed for the verify listener's authority.
+  [ "$target" = gateway-base ] && set -- "$@" -H "Host: 127.0.0.1:$GW_PORT"
   on_cpu "$LOAD_CPU" timeout $((seconds + 30)) wrk -t1 -c"$CONNS" -d"${seconds}s" --latency "$@" \
     "http://127.0.0.1:$(target_port "$target")$PATH_" > "$out" 2>&1 || true
   t1=$(cpu_ticks $pids)
@@ -536,6 +564,7 @@ machine() {
   echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
   # With BIN= the binary may come from another checkout than this one: name it.
   echo "gateway=$("$BIN" --version | awk '{print $2}') ($BUILT)"
+  [ -z "$BASELINE_BIN" ] || echo "baseline=$BASELINE_BIN"
   echo "duration=$DURATION"
   echo "rounds=$ROUNDS"
   echo "conns=$CONNS"
@@ -572,18 +601,20 @@ main() {
   make_post_body
   machine > "$WORK/machine.txt"
 
+  local base=() base_sign=()
+  [ -n "$BASELINE_BIN" ] && { base=(gateway-base); base_sign=(gateway-sign-base); }
   if wants get || wants post || wants sign; then
     start_layout pinned
-    wants get && bench_row get nginx haproxy gateway
+    wants get && bench_row get nginx haproxy gateway "${base[@]}"
     wants post && bench_row post nginx haproxy gateway
-    wants sign && bench_row sign nginx haproxy gateway-sign
+    wants sign && bench_row sign nginx haproxy gateway-sign "${base_sign[@]}"
     [ "$PROFILE" = 1 ] && profile_gateway
     stop_layout
   fi
   if wants get || wants sign; then
     start_layout unpinned
-    wants get && bench_row get nginx haproxy gateway
-    wants sign && bench_row sign nginx haproxy gateway-sign
+    wants get && bench_row get nginx haproxy gateway "${base[@]}"
+    wants sign && bench_row sign nginx haproxy gateway-sign "${base_sign[@]}"
     stop_layout
   fi
   if [ "$PROFILE" = 1 ] && ! { wants get || wants post || wants sign; }; then

@@ -121,8 +121,9 @@ impl Ending for AccessRecord {
             self.incomplete.get_or_create(&RouteReason { route: self.route.clone(), reason: end.code() }).inc();
         }
         let identity = self.identity.as_ref();
-        // Whole microseconds, so the figure prints as written (0.064, not 0.06403500000000001).
-        let micros = u32::try_from(self.started.elapsed().as_micros()).unwrap_or(u32::MAX);
+        // Whole microseconds, so the figure prints as written (0.064, not
+        // 0.06403500000000001); exact as a float up to 285 years.
+        let micros = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
         tracing::info!(
             target: "hmac_gateway::access",
             request_id = self.request_id.to_str().unwrap_or_default(),
@@ -138,7 +139,7 @@ impl Ending for AccessRecord {
             end = end.code(),
             bytes_in = self.bytes_in.unwrap_or(0),
             bytes_out = sent,
-            duration_ms = f64::from(micros) / 1000.0,
+            duration_ms = micros as f64 / 1000.0,
             "access"
         );
     }

@@ -25,8 +25,9 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -44,7 +45,7 @@ use super::progress::{Progress, Stall, TICK, Tracked, Watch, WriteCounter};
 use super::rewound::Rewound;
 use super::signalled;
 use super::sniff::Prefixed;
-use crate::body::{End, IdleLimits, ProxyBody};
+use crate::body::{Deferred, End, IdleLimits, ProxyBody};
 use crate::proxy::{ClientUpgrade, UpgradeSender};
 
 /// How one HTTP/1 connection is served.
@@ -92,7 +93,8 @@ where
     let mut after_a_request = false;
     loop {
         let park = settings.park.then_some(after_a_request);
-        match serve_round(h1, io, handle.clone(), closing, park, settings.limits).await {
+        // Boxed: while parked, the task keeps no room for hyper's connection.
+        match Box::pin(serve_round(h1, io, handle.clone(), closing, park, settings.limits)).await {
             Round::Parked(inner, leftover) if !leftover.is_empty() => {
                 (io, after_a_request) = (Rewound::new(inner, leftover), true);
             }
@@ -152,13 +154,14 @@ where
     let mut draining = false;
     loop {
         tokio::select! {
-            done = &mut conn => {
+            done = std::future::poll_fn(|cx| poll_settling(&mut conn, &state, cx)) => {
                 let parked = parking.is_some_and(|started| !draining && state.started() == started);
                 return finish(conn, done, &state, parked);
             }
             () = tokio::time::sleep(TICK) => match watchdog.tick(&state, Instant::now()) {
                 Verdict::Cut(why) => {
                     state.response.cut(why);
+                    state.settle(Some(why));
                     // Dropping hyper's connection drops the socket and the
                     // answer: its client sees the body end short.
                     return Round::Ended(Ended::Cut(why));
@@ -179,6 +182,20 @@ where
 
 type Conn<S, Svc> = http1::Connection<TokioIo<Rewound<S>>, Svc>;
 
+/// Polls hyper; then an answer whose last bytes hyper has now written out
+/// (nothing left blocked) is reported complete.
+fn poll_settling<S, Svc>(conn: &mut Conn<S, Svc>, state: &RoundState, cx: &mut Context<'_>) -> Poll<hyper::Result<()>>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    Svc: hyper::service::HttpService<Incoming, ResBody = Tracked<InFlight>>,
+{
+    let polled = Pin::new(conn).poll(cx);
+    if state.delivering.load(Ordering::Relaxed) && !state.writes.blocked() {
+        state.settle(None);
+    }
+    polled
+}
+
 /// Asks hyper to stop: at once when idle (keeping any bytes it read), after
 /// the request in flight otherwise.
 fn stop<S, Svc>(conn: &mut Conn<S, Svc>)
@@ -196,8 +213,11 @@ where
     Svc: hyper::service::HttpService<Incoming, ResBody = Tracked<InFlight>>,
 {
     if let Err(e) = done {
+        state.settle(Some(End::Aborted));
         return Round::Ended(Ended::Closed(Err(e)));
     }
+    // hyper finished cleanly: everything it held went out.
+    state.settle(None);
     let parts = conn.into_parts();
     let (inner, unread) = parts.io.into_inner().into_parts();
     let leftover = leftover(parts.read_buf, unread);
@@ -252,6 +272,11 @@ pub(super) struct RoundState {
     /// Set while a request hyper may upgrade is answered; kept when the
     /// answer is 101, to hand the socket over once hyper lets go of it.
     upgrade: Mutex<Option<UpgradeSender>>,
+    /// An answer whose body is all with hyper, reported once hyper has
+    /// written it out ("complete" means sent, not just handed over), or
+    /// when the connection is cut first.
+    end: Mutex<Option<Deferred>>,
+    delivering: AtomicBool,
 }
 
 impl RoundState {
@@ -265,6 +290,31 @@ impl RoundState {
 
     fn take_upgrade(&self) -> Option<UpgradeSender> {
         self.upgrade.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn defer(&self, end: Deferred) {
+        let earlier = self.end.lock().unwrap_or_else(PoisonError::into_inner).replace(end);
+        self.delivering.store(true, Ordering::Relaxed);
+        // One answer at a time: an earlier one is behind this one's bytes.
+        if let Some(earlier) = earlier {
+            earlier.report(None);
+        }
+    }
+
+    /// Reports the answer waiting to be written out: complete, or `cut`.
+    fn settle(&self, cut: Option<End>) {
+        let end = self.end.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.delivering.store(false, Ordering::Relaxed);
+        if let Some(end) = end {
+            end.report(cut);
+        }
+    }
+}
+
+impl Drop for RoundState {
+    fn drop(&mut self) {
+        // The connection went without a word (a cancelled task, a shutdown).
+        self.settle(Some(End::Aborted));
     }
 }
 
@@ -305,7 +355,11 @@ impl Watchdog {
 
 /// Held by a request's handling and then its response body.
 #[derive(Debug)]
-struct InFlight(Arc<RoundState>);
+struct InFlight {
+    state: Arc<RoundState>,
+    /// hyper offered this request an upgrade (so the round holds a sender).
+    upgrade: bool,
+}
 
 impl InFlight {
     fn start(state: &Arc<RoundState>, mut request: Request<Incoming>, limits: IdleLimits) -> (Self, Request<Incoming>) {
@@ -314,17 +368,18 @@ impl InFlight {
         state.response.begin(limits);
         // hyper offers an upgrade on requests that ask for one; this round
         // hands the socket over itself (its connection cannot upgrade).
-        if request.extensions().get::<OnUpgrade>().is_some() {
+        let upgrade = request.extensions().get::<OnUpgrade>().is_some();
+        if upgrade {
             let (sender, upgrade) = ClientUpgrade::pair();
             request.extensions_mut().insert(upgrade);
             *state.upgrade.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
         }
-        (Self(state.clone()), request)
+        (Self { state: state.clone(), upgrade }, request)
     }
 
     fn respond(self, response: Response<ProxyBody>) -> Response<Tracked<Self>> {
-        let state = &self.0;
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let state = &self.state;
+        if self.upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
             drop(state.take_upgrade());
         }
         if let Some(limits) = response.body().limits() {
@@ -336,13 +391,19 @@ impl InFlight {
 
 impl Watch for InFlight {
     fn progress(&self) -> &Progress {
-        &self.0.response
+        &self.state.response
+    }
+
+    fn body_done(&self, body: &mut ProxyBody) {
+        if let Some(end) = body.take_ending() {
+            self.state.defer(end);
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let state = &self.0;
+        let state = &self.state;
         if state.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
             state.idle_at.store(state.reads.load(Ordering::Relaxed), Ordering::Relaxed);
         }

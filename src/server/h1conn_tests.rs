@@ -208,3 +208,132 @@ async fn an_upgrade_takes_the_socket_after_the_101_even_after_parking() {
     assert_eq!(&echoed, b"ping");
     assert!(matches!(task.await.expect("task"), Ended::Upgraded));
 }
+
+/// Records how each answer ended.
+#[derive(Clone, Default)]
+struct Ends(Arc<Mutex<Vec<(End, u64)>>>);
+
+impl body::Ending for Ends {
+    fn ended(self: Box<Self>, end: End, sent: u64) {
+        self.0.lock().expect("lock").push((end, sent));
+    }
+}
+
+/// An answer small enough to sit whole in hyper's buffer is not "complete"
+/// until it has left it: a client that never reads it makes it a cut.
+#[tokio::test(start_paused = true)]
+async fn an_answer_is_complete_only_once_written_out() {
+    let ends = Ends::default();
+    let (mut client, server) = tokio::io::duplex(1024);
+    let handle = {
+        let ends = ends.clone();
+        move |_: Request<Incoming>| {
+            let ends = ends.clone();
+            async move {
+                let mut body = body::full(pattern(16 * 1024));
+                body.set_ending(Box::new(ends));
+                Response::new(body)
+            }
+        }
+    };
+    let task = tokio::spawn(async move {
+        let (_keep, mut closing) = watch::channel(false);
+        serve(&builder(), server, handle, &mut closing, settings(LIMITS)).await
+    });
+    client.write_all(&get("/small")).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(ends.0.lock().expect("lock").is_empty(), "reported before it left hyper's buffer");
+    assert!(matches!(task.await.expect("task"), Ended::Cut(End::SendIdle)));
+    assert_eq!(*ends.0.lock().expect("lock"), [(End::SendIdle, 16 * 1024)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_read_at_once_is_complete_at_once() {
+    let ends = Ends::default();
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let handle = {
+        let ends = ends.clone();
+        move |_: Request<Incoming>| {
+            let ends = ends.clone();
+            async move {
+                let mut body = body::full(Bytes::from_static(b"hello"));
+                body.set_ending(Box::new(ends));
+                Response::new(body)
+            }
+        }
+    };
+    tokio::spawn(async move {
+        let (_keep, mut closing) = watch::channel(false);
+        serve(&builder(), server, handle, &mut closing, settings(LIMITS)).await
+    });
+    client.write_all(&get("/x")).await.expect("write");
+    assert_eq!(read_response(&mut client).await.1, b"hello");
+    tokio::task::yield_now().await;
+    assert_eq!(*ends.0.lock().expect("lock"), [(End::Complete, 5)]);
+}
+
+/// A socket as TLS presents it: a write goes into the session's buffer
+/// (up to `room` bytes) and succeeds; only the flush to the pipe can block.
+struct SessionBuffered {
+    pipe: DuplexStream,
+    buffered: Vec<u8>,
+    room: usize,
+}
+
+impl AsyncRead for SessionBuffered {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().pipe).poll_read(cx, buf)
+    }
+}
+
+impl SessionBuffered {
+    fn push_out(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while !self.buffered.is_empty() {
+            let n = std::task::ready!(Pin::new(&mut self.pipe).poll_write(cx, &self.buffered))?;
+            self.buffered.drain(..n);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for SessionBuffered {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let _ = this.push_out(cx);
+        let n = buf.len().min(this.room.saturating_sub(this.buffered.len()));
+        if n == 0 {
+            return Poll::Pending;
+        }
+        this.buffered.extend_from_slice(&buf[..n]);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().push_out(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().pipe).poll_shutdown(cx)
+    }
+}
+
+/// The answer ends inside the session's buffer, every write having
+/// succeeded: the blocked flush is what shows the client reads nothing.
+#[tokio::test(start_paused = true)]
+async fn a_flush_that_cannot_go_through_counts_as_a_full_socket() {
+    let (mut client, pipe) = tokio::io::duplex(1024);
+    let io = SessionBuffered { pipe, buffered: Vec::new(), room: 64 * 1024 };
+    let handle = |_: Request<Incoming>| async { Response::new(body::full(pattern(32 * 1024))) };
+    let task = tokio::spawn(async move {
+        let (_keep, mut closing) = watch::channel(false);
+        serve(&builder(), io, handle, &mut closing, settings(LIMITS)).await
+    });
+    client.write_all(&get("/tls")).await.expect("write");
+    let ended = tokio::time::timeout(Duration::from_secs(10), task).await;
+    let ended = ended.expect("never cut: the blocked flush went unnoticed").expect("task");
+    assert!(matches!(ended, Ended::Cut(End::SendIdle)), "{ended:?}");
+}

@@ -76,6 +76,8 @@ pub(super) struct Activity {
     writes: WriteCounter,
     /// The streams whose answers are being sent, for the watchdog to sample.
     answers: Mutex<Vec<Weak<Answer>>>,
+    /// The watchdog samples each tick anyway: a new answer need not wake it.
+    ticking: AtomicBool,
     wake: Notify,
 }
 
@@ -91,6 +93,7 @@ impl Activity {
             reads: AtomicU64::new(0),
             writes: WriteCounter::default(),
             answers: Mutex::new(Vec::new()),
+            ticking: AtomicBool::new(false),
             wake: Notify::new(),
         })
     }
@@ -150,57 +153,67 @@ impl Activity {
         })
     }
 
-    /// Samples every answer being sent and cuts the stalled ones; `true`
-    /// while any is left to sample.
-    fn sample_answers(&self, now: Instant) -> bool {
+    /// Samples every answer being sent and cuts the stalled ones. Returns
+    /// whether any is left to sample, and the longest `send_idle` among them
+    /// (at least `send`): the limit for the connection's socket.
+    fn sample_answers(&self, now: Instant, send: Duration) -> (bool, Duration) {
         let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
         answers.retain(|answer| answer.strong_count() > 0);
+        let mut longest = send;
         for answer in answers.iter().filter_map(Weak::upgrade) {
             answer.sample(now);
+            longest = longest.max(answer.progress.limits().send);
         }
-        !answers.is_empty()
+        (!answers.is_empty(), longest)
     }
 
     /// Resolves when the connection has outstayed its welcome; meanwhile
-    /// cuts stalled streams each tick.
+    /// cuts stalled streams each tick. One timer, moved only when it must
+    /// fire sooner (a later deadline just lets it fire early, once): no
+    /// timer work per request.
     pub async fn watch(&self, limits: Limits) -> Expiry {
         let mut socket = Stall::default();
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        let mut next_tick = Instant::now();
         loop {
             // notify_one keeps a permit when nobody waits yet, so a change
             // between reading the state and waiting still wakes us.
             let notified = self.wake.notified();
             let now = Instant::now();
-            let sampling = self.sample_answers(now) | self.writes.blocked();
-            if self.socket_stalled(&mut socket, now, limits) {
+            let (answering, send) = self.sample_answers(now, limits.send);
+            let owed = self.writes.blocked().then_some(End::SendIdle);
+            if socket.tick(now, self.writes.count(), owed, IdleLimits { send, upstream: send }).is_some() {
                 return Expiry::SendIdle;
             }
             let deadline = self.deadline(limits);
             if let Some((_, why)) = deadline.filter(|(at, _)| *at <= now) {
                 return why;
             }
-            let next = match (deadline, sampling) {
-                (Some((at, _)), true) => Some(at.min(now + TICK)),
-                (Some((at, _)), false) => Some(at),
-                (None, true) => Some(now + TICK),
-                (None, false) => None,
+            let sampling = answering || owed.is_some();
+            self.ticking.store(sampling, Ordering::Release);
+            if now >= next_tick {
+                next_tick = now + TICK;
+            }
+            let wake_at = match (deadline.map(|(at, _)| at), sampling) {
+                (Some(at), true) => Some(at.min(next_tick)),
+                (at, true) => at.or(Some(next_tick)),
+                (at, false) => at,
             };
-            match next {
-                Some(at) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => {}
-                        () = notified => {}
-                    }
-                }
-                None => notified.await,
+            let Some(at) = wake_at else {
+                notified.await;
+                continue;
+            };
+            if armed.is_none_or(|armed| at < armed || armed <= now) {
+                timer.as_mut().reset(at);
+                armed = Some(at);
+            }
+            tokio::select! {
+                () = &mut timer => armed = None,
+                () = notified => {}
             }
         }
-    }
-
-    /// A write blocked with nothing written since, for `send_idle`.
-    fn socket_stalled(&self, stall: &mut Stall, now: Instant, limits: Limits) -> bool {
-        let owed = self.writes.blocked().then_some(End::SendIdle);
-        let limits = IdleLimits { send: limits.send, upstream: limits.send };
-        stall.tick(now, self.writes.count(), owed, limits).is_some()
     }
 
     /// Cuts every answer still being sent, for `why` (the connection goes).
@@ -215,17 +228,17 @@ impl Activity {
     /// than left to finish. Open streams are waited for (their own limits
     /// still cut them); a header block stalled past `header_read` is not
     /// (no other frame can come until it ends). With nothing open, a peer
-    /// that answered a PING since the GOAWAY is alive and hyper finishes
-    /// sending what it holds for it, unless the socket moves nothing for
-    /// `send_idle`; one that did not is closed after the grace.
+    /// that has answered a PING since the GOAWAY (hyper's shutdown sends
+    /// one) is alive, and gets up to `send_idle` to take what h2 still holds
+    /// for it; one that has not is closed after the grace.
     pub async fn drained(&self, limits: Limits) {
         let acks = self.ping_acks.load(Ordering::Acquire);
         tokio::time::sleep(GOAWAY_GRACE).await;
-        let mut socket = Stall::default();
+        let mut finishing_until: Option<Instant> = None;
         loop {
             let notified = self.wake.notified();
             let now = Instant::now();
-            let sampling = self.sample_answers(now);
+            let (answering, _) = self.sample_answers(now, limits.send);
             let block = self.block_deadline(limits);
             if block.is_some_and(|at| at <= now) {
                 return;
@@ -233,13 +246,12 @@ impl Activity {
             let open = self.open.load(Ordering::Acquire) > 0;
             if !open && block.is_none() {
                 let alive = self.ping_acks.load(Ordering::Acquire) != acks;
-                let moved = self.reads.load(Ordering::Relaxed).wrapping_add(self.writes.count());
-                let quiet = IdleLimits { send: limits.send, upstream: limits.send };
-                if !alive || socket.tick(now, moved, Some(End::SendIdle), quiet).is_some() {
+                let until = *finishing_until.get_or_insert(now + limits.send);
+                if !alive || now >= until {
                     return;
                 }
             }
-            let wait = if sampling || !open { TICK } else { limits.header_read };
+            let wait = if answering || !open { TICK } else { limits.header_read };
             let at = block.map_or(now + wait, |at| at.min(now + wait));
             tokio::select! {
                 () = tokio::time::sleep_until(at) => {}
@@ -262,7 +274,9 @@ impl StreamGuard {
         answer.progress.begin(response.body().limits().unwrap_or(fallback));
         let activity = &self.0;
         activity.answers.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::downgrade(&answer));
-        activity.wake.notify_one();
+        if !activity.ticking.load(Ordering::Acquire) {
+            activity.wake.notify_one();
+        }
         response.map(|body| Tracked::new(body, Answering { answer, _stream: self }))
     }
 }
@@ -312,6 +326,11 @@ pub(super) struct Answering {
 }
 
 impl Watch for Answering {
+    /// hyper hands a stream's frames to h2 only when h2 has room: 16 KiB
+    /// frames (h2's own maximum) show a slow reader's progress often, where
+    /// an upstream chunk of hundreds of KiB would look like a stall.
+    const FRAME_LIMIT: usize = 16 * 1024;
+
     fn progress(&self) -> &Progress {
         &self.answer.progress
     }
@@ -374,7 +393,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = this.activity.writes.note_flush(Pin::new(&mut this.inner).poll_flush(cx));
+        if polled.is_pending() {
+            this.activity.wake.notify_one();
+        }
+        polled
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

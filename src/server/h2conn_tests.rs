@@ -93,31 +93,32 @@ async fn the_drain_waits_for_open_streams() {
 }
 
 /// With every stream done, what h2 still holds for a peer that answers
-/// PINGs is worth waiting for, while the socket moves; a peer that answers
-/// nothing is closed after the grace.
+/// PINGs is worth waiting for, up to `send_idle` however many PINGs it
+/// answers; a peer that answers nothing is closed after the grace.
 #[tokio::test(start_paused = true)]
-async fn the_drain_waits_for_a_live_peer_while_its_socket_moves() {
+async fn the_drain_gives_a_live_peer_send_idle_and_no_more() {
     let silent = Activity::new();
     let started = Instant::now();
     silent.drained(LIMITS).await;
     took(started, GOAWAY_GRACE);
 
     let live = Activity::new();
+    let started = Instant::now();
     let drained = tokio::spawn({
         let live = live.clone();
         async move { live.drained(LIMITS).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    live.on_read(Block::PingAck);
-    // The peer reads on (window updates arrive) for 10 s, then stops.
-    for _ in 0..20 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    // The shutdown PING is answered, and then every keep-alive one.
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        live.on_read(Block::PingAck);
         live.reads.fetch_add(1, Ordering::Relaxed);
+        if drained.is_finished() {
+            break;
+        }
     }
-    assert!(!drained.is_finished(), "a live peer was dropped mid-transfer");
-    let stopped = Instant::now();
     drained.await.expect("drain");
-    took(stopped, LIMITS.send);
+    took(started, GOAWAY_GRACE + LIMITS.send);
 }
 
 fn answering(activity: &Arc<Activity>) -> Arc<Answer> {
@@ -160,4 +161,18 @@ async fn a_socket_that_takes_nothing_closes_the_connection() {
     let blocked = Instant::now();
     assert_eq!(waiter.await.expect("watchdog"), Expiry::SendIdle);
     took(blocked, LIMITS.send);
+}
+
+#[tokio::test]
+async fn large_frames_go_to_h2_in_16_kib_pieces() {
+    let activity = Activity::new();
+    let answer = answering(&activity);
+    let body = crate::body::full(bytes::Bytes::from(vec![7u8; 40 * 1024]));
+    let mut tracked = Tracked::new(body, Answering { answer: answer.clone(), _stream: activity.stream_started() });
+    let mut sizes = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut tracked).poll_frame(cx)).await {
+        sizes.push(frame.expect("made bodies do not fail").into_data().expect("data").len());
+    }
+    assert_eq!(sizes, [16 * 1024, 16 * 1024, 8 * 1024]);
+    assert_eq!(answer.progress.sample().1, 3, "each piece is progress");
 }

@@ -91,7 +91,16 @@ fn millis(d: Duration) -> u64 {
 
 /// What a response body holds for its connection: where its progress goes.
 pub(super) trait Watch: Send + Unpin + 'static {
+    /// Largest data frame handed to hyper (0: as the body gives them). An
+    /// HTTP/2 stream asks for its next frame only once h2 has room for it,
+    /// so smaller frames show a slow reader's progress more often.
+    const FRAME_LIMIT: usize = 0;
+
     fn progress(&self) -> &Progress;
+
+    /// The body is done with: everything it had is with hyper. The default
+    /// lets it report its end now.
+    fn body_done(&self, _body: &mut ProxyBody) {}
 }
 
 /// A response body that reports its progress, and holds `guard` (its
@@ -99,12 +108,22 @@ pub(super) trait Watch: Send + Unpin + 'static {
 #[derive(Debug)]
 pub(super) struct Tracked<G: Watch> {
     body: ProxyBody,
+    /// The part of a frame larger than `G::FRAME_LIMIT` not handed over yet.
+    rest: Bytes,
     guard: G,
 }
 
 impl<G: Watch> Tracked<G> {
     pub fn new(body: ProxyBody, guard: G) -> Self {
-        Self { body, guard }
+        Self { body, rest: Bytes::new(), guard }
+    }
+
+    /// Up to `G::FRAME_LIMIT` bytes of `data`, keeping the rest for later.
+    fn limited(&mut self, mut data: Bytes) -> Bytes {
+        if G::FRAME_LIMIT > 0 && data.len() > G::FRAME_LIMIT {
+            self.rest = data.split_off(G::FRAME_LIMIT);
+        }
+        data
     }
 }
 
@@ -114,21 +133,42 @@ impl<G: Watch> Body for Tracked<G> {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(_))) => this.guard.progress().on_frame(),
-            Poll::Pending => this.guard.progress().on_pending(),
-            Poll::Ready(_) => {}
+        if !this.rest.is_empty() {
+            let rest = std::mem::take(&mut this.rest);
+            let data = this.limited(rest);
+            this.guard.progress().on_frame();
+            return Poll::Ready(Some(Ok(Frame::data(data))));
         }
-        polled
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.guard.progress().on_frame();
+                match frame.into_data() {
+                    Ok(data) => Poll::Ready(Some(Ok(Frame::data(this.limited(data))))),
+                    Err(trailers) => Poll::Ready(Some(Ok(trailers))),
+                }
+            }
+            Poll::Pending => {
+                this.guard.progress().on_pending();
+                Poll::Pending
+            }
+            other => other,
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.rest.is_empty() && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        let rest = u64::try_from(self.rest.len()).unwrap_or(u64::MAX);
+        let inner = self.body.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower().saturating_add(rest));
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(rest));
+        }
+        hint
     }
 }
 
@@ -138,6 +178,7 @@ impl<G: Watch> Drop for Tracked<G> {
         if let Some(why) = self.guard.progress().cut_reason() {
             self.body.cut(why);
         }
+        self.guard.body_done(&mut self.body);
     }
 }
 
@@ -157,6 +198,22 @@ impl WriteCounter {
             Poll::Ready(_) => {
                 self.blocked.store(false, Ordering::Relaxed);
                 self.writes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        polled
+    }
+
+    /// Notes the outcome of a `poll_flush`. Over TLS a write can succeed
+    /// into the session's buffer while the flush to a full socket cannot:
+    /// that blocks too. A flush that succeeds counts as progress only after
+    /// one that did not (hyper flushes on every turn, bytes or not).
+    pub fn note_flush(&self, polled: Poll<std::io::Result<()>>) -> Poll<std::io::Result<()>> {
+        match &polled {
+            Poll::Pending => self.blocked.store(true, Ordering::Relaxed),
+            Poll::Ready(_) => {
+                if self.blocked.swap(false, Ordering::Relaxed) {
+                    self.writes.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         polled
@@ -247,5 +304,13 @@ mod tests {
         let _ = counter.note::<usize>(Poll::Pending);
         assert!(counter.blocked());
         assert_eq!(counter.count(), 1);
+        // A flush that goes through after a blocked one is progress; an
+        // idle flush is not.
+        let _ = counter.note_flush(Poll::Ready(Ok(())));
+        assert!(!counter.blocked());
+        let _ = counter.note_flush(Poll::Ready(Ok(())));
+        assert_eq!(counter.count(), 2);
+        let _ = counter.note_flush(Poll::Pending);
+        assert!(counter.blocked());
     }
 }

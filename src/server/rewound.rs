@@ -74,7 +74,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewound<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        this.state.writes.note_flush(Pin::new(&mut this.inner).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {

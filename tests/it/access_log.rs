@@ -45,8 +45,8 @@ async fn rejections_are_logged_once_with_their_reason_and_the_known_identity() {
     assert_eq!((b["consumer"].as_str(), b["keyid"].as_str()), (Some("site-b"), Some("site-b-1")));
 }
 
-/// Answers `/_functions/ok` with `hello` and `/_functions/stall` with 10 of
-/// the 100 bytes it announces, then nothing.
+/// Answers `/_functions/ok` with `hello`, `/_functions/stall` with 10 of
+/// the 100 bytes it announces, then nothing, and `/_functions/big` with 1 MiB.
 async fn ok_or_stalling_upstream() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -59,8 +59,11 @@ async fn ok_or_stalling_upstream() -> std::net::SocketAddr {
                 while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
                     head.push(byte[0]);
                 }
+                let big = [b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n".to_vec(), pattern(1 << 20)].concat();
                 let reply: &[u8] = if head.starts_with(b"GET /_functions/stall") {
                     b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789"
+                } else if head.starts_with(b"GET /_functions/big") {
+                    &big
                 } else {
                     b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
                 };
@@ -78,7 +81,8 @@ async fn each_access_event_says_how_its_answer_ended_and_what_it_sent() {
     let dir = std::env::temp_dir().join(format!("hmacgw-access-end-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("gw.yaml");
-    std::fs::write(&config, verify_yaml(&format!("http://{up}"), "", "timeouts: { upstream_body_idle: 1s }")).unwrap();
+    let timeouts = "timeouts: { upstream_body_idle: 1s, send_idle: 1s }";
+    std::fs::write(&config, verify_yaml(&format!("http://{up}"), "", timeouts)).unwrap();
     let binary::Binary { mut child, mut lines, addr, .. } = binary::spawn(&config).await;
     let ok = send(addr, &signed(Req::get(addr, "/_functions/ok"))).await;
     assert_eq!((ok.status, &ok.body[..]), (StatusCode::OK, &b"hello"[..]));
@@ -86,6 +90,14 @@ async fn each_access_event_says_how_its_answer_ended_and_what_it_sent() {
     let head = format!("GET /_functions/stall HTTP/1.1\r\nhost: {addr}\r\n{}\r\n", header_lines(&stalled));
     let (text, closed) = raw(addr, head.as_bytes()).await;
     assert!(closed && text.ends_with("0123456789"), "{text:?}");
+    // A client that never reads its 1 MiB answer.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut never_reads = socket.connect(addr).await.unwrap();
+    let big = signed(Req::get(addr, "/_functions/big"));
+    let head = format!("GET /_functions/big HTTP/1.1\r\nhost: {addr}\r\n{}\r\n", header_lines(&big));
+    tokio::io::AsyncWriteExt::write_all(&mut never_reads, head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let mut events = Vec::new();
@@ -103,6 +115,9 @@ async fn each_access_event_says_how_its_answer_ended_and_what_it_sent() {
     let cut = of("/_functions/stall");
     assert_eq!((cut["status"].as_u64(), cut["end"].as_str()), (Some(200), Some("upstream_body_idle")), "{cut:?}");
     assert_eq!(cut["bytes_out"].as_u64(), Some(10));
+    let unread = of("/_functions/big");
+    assert_eq!((unread["status"].as_u64(), unread["end"].as_str()), (Some(200), Some("send_idle")), "{unread:?}");
+    assert!(unread["bytes_out"].as_u64().unwrap() < 1 << 20, "{unread:?}");
     // The whole exchange, stall included, in whole microseconds.
     let took = cut["duration_ms"].as_f64().unwrap();
     assert!(took >= 1000.0, "{took}");
