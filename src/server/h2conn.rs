@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Response;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -191,7 +191,8 @@ impl Activity {
             if let Some((_, why)) = deadline.filter(|(at, _)| *at <= now) {
                 return why;
             }
-            let sampling = answering || owed.is_some();
+            // While streams are open the socket is sampled each tick too.
+            let sampling = answering || owed.is_some() || self.open.load(Ordering::Acquire) > 0;
             self.ticking.store(sampling, Ordering::Release);
             if now >= next_tick {
                 next_tick = now + TICK;
@@ -364,47 +365,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = this.activity.writes.note(Pin::new(&mut this.inner).poll_write(cx, buf));
-        if polled.is_pending() {
-            // The watchdog samples a blocked socket each tick.
-            this.activity.wake.notify_one();
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = this.activity.writes.note(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs));
-        if polled.is_pending() {
-            this.activity.wake.notify_one();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let polled = this.activity.writes.note_flush(Pin::new(&mut this.inner).poll_flush(cx));
-        if polled.is_pending() {
-            this.activity.wake.notify_one();
-        }
-        polled
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
+counted_writes!(Watched<S>, activity.writes);
 
 #[cfg(test)]
 #[path = "h2conn_tests.rs"]

@@ -47,6 +47,61 @@ macro_rules! forward_writes {
     };
 }
 
+/// `AsyncWrite` for a wrapper whose writes go to its `inner` stream and are
+/// noted in a `progress::WriteCounter` (`$counter`, a field path from the
+/// wrapper): the connection's watchdog sees a full socket, and progress.
+/// Shutdown goes through unless the wrapper defines its own (`no_shutdown`).
+macro_rules! counted_writes {
+    ($wrapper:ty, $($counter:ident).+ $(, $no_shutdown:ident)?) => {
+        impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for $wrapper {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let this = self.get_mut();
+                this.$($counter).+.note(std::pin::Pin::new(&mut this.inner).poll_write(cx, buf))
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let this = self.get_mut();
+                this.$($counter).+.note(std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                self.inner.is_write_vectored()
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let this = self.get_mut();
+                this.$($counter).+.note_flush(std::pin::Pin::new(&mut this.inner).poll_flush(cx))
+            }
+
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                counted_writes!(@shutdown self, cx $(, $no_shutdown)?)
+            }
+        }
+    };
+    (@shutdown $self:ident, $cx:ident) => {
+        std::pin::Pin::new(&mut $self.get_mut().inner).poll_shutdown($cx)
+    };
+    // The connection, not hyper, decides whether the socket closes or parks.
+    (@shutdown $self:ident, $cx:ident, no_shutdown) => {{
+        let _ = ($self, $cx);
+        std::task::Poll::Ready(Ok(()))
+    }};
+}
+
 mod accept;
 mod frames;
 mod h1conn;

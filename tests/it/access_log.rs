@@ -9,19 +9,14 @@ use std::time::Duration;
 use crate::common::*;
 use http::StatusCode;
 
-#[tokio::test]
-async fn rejections_are_logged_once_with_their_reason_and_the_known_identity() {
-    // Nothing listens there: the upstream is down.
-    let down = ports::unused_addr();
-    let dir = std::env::temp_dir().join(format!("hmacgw-access-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// Runs the binary on `yaml`, lets `drive` send requests to its listener,
+/// stops it with SIGTERM, and returns every event it logged.
+async fn events_of(yaml: &str, drive: impl AsyncFnOnce(std::net::SocketAddr)) -> Vec<serde_json::Value> {
+    let dir = tls::temp_dir("access");
     let config = dir.join("gw.yaml");
-    std::fs::write(&config, verify_yaml(&format!("http://{down}"), "", "timeouts: { upstream_connect: 1s }")).unwrap();
+    std::fs::write(&config, yaml).unwrap();
     let binary::Binary { mut child, mut lines, addr, .. } = binary::spawn(&config).await;
-    let unsigned = send(addr, &Req::get(addr, "/_functions/a")).await;
-    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
-    let unreachable = send(addr, &signed(Req::get(addr, "/_functions/b"))).await;
-    assert_eq!(unreachable.error_code(), "upstream_unavailable");
+    drive(addr).await;
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let mut events = Vec::new();
@@ -29,7 +24,21 @@ async fn rejections_are_logged_once_with_their_reason_and_the_known_identity() {
         events.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    events
+}
+
+#[tokio::test]
+async fn rejections_are_logged_once_with_their_reason_and_the_known_identity() {
+    // Nothing listens there: the upstream is down.
+    let down = ports::unused_addr();
+    let yaml = verify_yaml(&format!("http://{down}"), "", "timeouts: { upstream_connect: 1s }");
+    let events = events_of(&yaml, async |addr| {
+        let unsigned = send(addr, &Req::get(addr, "/_functions/a")).await;
+        assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
+        let unreachable = send(addr, &signed(Req::get(addr, "/_functions/b"))).await;
+        assert_eq!(unreachable.error_code(), "upstream_unavailable");
+    })
+    .await;
 
     assert!(!events.iter().any(|e| e["fields"]["message"] == "request rejected"), "logged twice: {events:?}");
     let access: Vec<_> =
@@ -78,34 +87,24 @@ async fn ok_or_stalling_upstream() -> std::net::SocketAddr {
 #[tokio::test]
 async fn each_access_event_says_how_its_answer_ended_and_what_it_sent() {
     let up = ok_or_stalling_upstream().await;
-    let dir = std::env::temp_dir().join(format!("hmacgw-access-end-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("gw.yaml");
     let timeouts = "timeouts: { upstream_body_idle: 1s, send_idle: 1s }";
-    std::fs::write(&config, verify_yaml(&format!("http://{up}"), "", timeouts)).unwrap();
-    let binary::Binary { mut child, mut lines, addr, .. } = binary::spawn(&config).await;
-    let ok = send(addr, &signed(Req::get(addr, "/_functions/ok"))).await;
-    assert_eq!((ok.status, &ok.body[..]), (StatusCode::OK, &b"hello"[..]));
-    let stalled = signed(Req::get(addr, "/_functions/stall"));
-    let head = format!("GET /_functions/stall HTTP/1.1\r\nhost: {addr}\r\n{}\r\n", header_lines(&stalled));
-    let (text, closed) = raw(addr, head.as_bytes()).await;
-    assert!(closed && text.ends_with("0123456789"), "{text:?}");
-    // A client that never reads its 1 MiB answer.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut never_reads = socket.connect(addr).await.unwrap();
-    let big = signed(Req::get(addr, "/_functions/big"));
-    let head = format!("GET /_functions/big HTTP/1.1\r\nhost: {addr}\r\n{}\r\n", header_lines(&big));
-    tokio::io::AsyncWriteExt::write_all(&mut never_reads, head.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let mut events = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        events.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let events = events_of(&verify_yaml(&format!("http://{up}"), "", timeouts), async |addr| {
+        let ok = send(addr, &signed(Req::get(addr, "/_functions/ok"))).await;
+        assert_eq!((ok.status, &ok.body[..]), (StatusCode::OK, &b"hello"[..]));
+        let stalled = signed(Req::get(addr, "/_functions/stall"));
+        let head = format!("GET /_functions/stall HTTP/1.1\r\nhost: {addr}\r\n{}\r\n", header_lines(&stalled));
+        let (text, closed) = raw(addr, head.as_bytes()).await;
+        assert!(closed && text.ends_with("0123456789"), "{text:?}");
+        // A client that never reads its 1 MiB answer.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut never_reads = socket.connect(addr).await.unwrap();
+        let big = signed(Req::get(addr, "/_functions/big"));
+        let head = format!("GET /_functions/big HTTP/1.1\r\nhost: {addr}\r\n{}\r\n", header_lines(&big));
+        tokio::io::AsyncWriteExt::write_all(&mut never_reads, head.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    })
+    .await;
 
     let access: Vec<_> =
         events.iter().filter(|e| e["target"] == "hmac_gateway::access").map(|e| &e["fields"]).collect();

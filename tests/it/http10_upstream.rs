@@ -65,25 +65,10 @@ async fn python_http10() -> Option<PythonServer> {
     Some(PythonServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port.trim().parse::<u16>().unwrap())) })
 }
 
-fn sign_yaml(upstream: SocketAddr) -> String {
-    format!(
-        r#"
-listeners: [{{ name: egress, bind: "127.0.0.1:0" }}]
-secrets:
-  shared: {{ value: "{KEY_B64}", encoding: base64 }}
-routes:
-  - name: call-host
-    listener: egress
-    sign: {{ scheme: rfc9421, keyid: site-b-1, secret: shared }}
-    upstream: "http://{upstream}"
-"#
-    )
-}
-
 #[tokio::test]
 async fn an_http10_upstream_keeps_the_client_on_http11_with_keep_alive() {
     let Some(mut python) = python_http10().await else { return };
-    let gw = gateway(&sign_yaml(python.addr)).await;
+    let gw = gateway(&sign_yaml(python.addr, "", "")).await;
     let addr = gw.addr("egress").unwrap();
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut client, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();

@@ -23,19 +23,7 @@ async fn pair_with(
     let ingress_yaml = verify_yaml(&up, "", "").replace(&upstream_line, &format!("{ingress_extra}\n{upstream_line}"));
     let ingress = gateway(&ingress_yaml).await;
     let ingress_addr = ingress.addr("ingress").unwrap();
-    let egress_yaml = format!(
-        r#"
-listeners: [{{ name: egress, bind: "127.0.0.1:0" }}]
-secrets:
-  shared: {{ value: "{KEY_B64}", encoding: base64 }}
-routes:
-  - name: call-host
-    listener: egress
-    sign: {{ scheme: rfc9421, keyid: site-b-1, secret: shared }}
-    upstream: "http://{ingress_addr}"
-{egress_extra}
-"#
-    );
+    let egress_yaml = sign_yaml(ingress_addr, "", egress_extra);
     let egress = gateway(&egress_yaml).await;
     let egress_addr = egress.addr("egress").unwrap();
     (upstream, vec![ingress, egress], egress_addr)

@@ -23,27 +23,6 @@ use crate::common::*;
 
 const BIG: usize = 8 * 1024 * 1024;
 
-/// A sign route (the consumer side: plain requests in) in front of
-/// `upstream`, with `timeouts` (the inside of a flow mapping) and an admin
-/// listener for the metrics.
-fn sign_yaml(upstream: SocketAddr, timeouts: &str, route_extra: &str) -> String {
-    format!(
-        r#"
-listeners: [{{ name: egress, bind: "127.0.0.1:0" }}]
-admin: {{ bind: "127.0.0.1:0" }}
-secrets:
-  shared: {{ value: "{KEY_B64}", encoding: base64 }}
-timeouts: {{ {timeouts} }}
-routes:
-  - name: call-host
-    listener: egress
-    sign: {{ scheme: rfc9421, keyid: site-b-1, secret: shared }}
-    upstream: "http://{upstream}"
-{route_extra}
-"#
-    )
-}
-
 /// A client with a 4 KiB receive buffer that sends `GET path` and then
 /// reads nothing.
 async fn non_reading_client(addr: SocketAddr, path: &str) -> TcpStream {

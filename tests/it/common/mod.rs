@@ -138,6 +138,27 @@ pub async fn sized_upstream(body: Bytes) -> SizedUpstream {
     SizedUpstream { addr, ended }
 }
 
+/// A sign route (the consumer side: plain requests in) in front of
+/// `upstream`, with `timeouts` (the inside of a flow mapping) and an admin
+/// listener for the metrics.
+pub fn sign_yaml(upstream: SocketAddr, timeouts: &str, route_extra: &str) -> String {
+    format!(
+        r#"
+listeners: [{{ name: egress, bind: "127.0.0.1:0" }}]
+admin: {{ bind: "127.0.0.1:0" }}
+secrets:
+  shared: {{ value: "{KEY_B64}", encoding: base64 }}
+timeouts: {{ {timeouts} }}
+routes:
+  - name: call-host
+    listener: egress
+    sign: {{ scheme: rfc9421, keyid: site-b-1, secret: shared }}
+    upstream: "http://{upstream}"
+{route_extra}
+"#
+    )
+}
+
 /// Starts the real gateway on a YAML config written by the test.
 pub async fn gateway(yaml: &str) -> RunningGateway {
     let config = Loaded::from_yaml(yaml, "test.yaml", Path::new(".")).unwrap_or_else(|e| panic!("config: {e}"));
