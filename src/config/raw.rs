@@ -15,7 +15,7 @@ mod scheme_name;
 mod spanned;
 pub use auth::{
     RawSign, RawVerify, ReplayFields, SignFields, SignRfc9421, SignSigV4, SignWebhook, VerifyCompat, VerifyFields,
-    VerifyRfc9421, VerifySigV4, VerifyTimedWebhook, VerifyUntimedWebhook,
+    VerifyRfc9421, VerifySigV4, VerifyTimedWebhook, VerifyUntimedWebhook, with_schemes,
 };
 pub use schema::gateway_schema;
 pub use scheme_name::SchemeName;

@@ -74,8 +74,8 @@ fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 pub(super) fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
-    let raw: RawConfig =
-        serde_saphyr::from_str(text).map_err(|e| ConfigError::Invalid(vec![yaml_problem(&e, source)]))?;
+    let raw: RawConfig = super::raw::with_schemes(text, || serde_saphyr::from_str(text))
+        .map_err(|e| ConfigError::Invalid(vec![yaml_problem(&e, source)]))?;
     let inputs = Inputs::read(&raw, base_dir);
     validate(raw, &inputs, source)
 }

@@ -303,3 +303,64 @@ routes:
     let messages: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
     assert_eq!(messages, ["64 components: a signature covers at most 63 besides content-digest"; 2]);
 }
+
+/// `value` with every mapping's keys in sorted order.
+fn keys_sorted(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            serde_json::Value::Object(keys.into_iter().map(|k| (k.clone(), keys_sorted(&map[k]))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(keys_sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Helm's `toYaml` (YAML to JSON to YAML), PyYAML's `safe_dump` and `yq -S`
+/// write mapping keys sorted: every config the project ships, so written
+/// (as JSON, which is YAML), passes `hmac-gateway check` as it does as
+/// written, with the same summary.
+#[test]
+fn shipped_configs_load_with_their_keys_sorted() {
+    let mut shipped = vec![Path::new("gateway.yaml").to_owned(), Path::new("deploy/docker/gateway.yaml").to_owned()];
+    for dir in std::fs::read_dir("examples/topologies").unwrap() {
+        for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                shipped.push(path);
+            }
+        }
+    }
+    shipped.extend(
+        std::fs::read_dir("tests/fixtures/schema")
+            .unwrap()
+            .map(|f| f.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("valid-")),
+    );
+    let dir = common::tls::temp_dir("sorted");
+    let check = |path: &Path| {
+        let vars = ["A_TO_B_KEY", "B_TO_A_KEY", "PARTNER_A_KEY", "PARTNER_B_KEY", "SITE_B_KEY"];
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hmac-gateway"))
+            .args(["check", "--config"])
+            .arg(path)
+            .envs(vars.map(|v| (format!("HMACGW_{v}"), KEY_B64)))
+            .env("HMACGW_SCHEMA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {text}", path.display());
+        // The summary, without its first line (which names the file); its
+        // lines sorted, since secrets are listed in the file's order.
+        let mut lines: Vec<&str> = text.lines().skip(1).collect();
+        lines.sort_unstable();
+        lines.join("\n")
+    };
+    for path in &shipped {
+        let value: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let sorted = dir.join(path.file_name().unwrap()).with_extension("sorted.yaml");
+        std::fs::write(&sorted, serde_json::to_string_pretty(&keys_sorted(&value)).unwrap()).unwrap();
+        assert_eq!(check(&sorted), check(path), "{}: keys sorted, check says otherwise", path.display());
+    }
+    assert!(shipped.len() >= 11, "{shipped:?}");
+}

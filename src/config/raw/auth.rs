@@ -1,16 +1,23 @@
-//! `verify:` and `sign:` as written. `scheme` comes first and decides which
-//! struct the other keys are read into, so a key that does not belong to the
-//! scheme cannot be parsed: it fails with its location, and no hand-kept
-//! "field X applies to scheme Y" table exists. Spans are kept (the keys are
-//! read straight from the YAML, not buffered).
+//! `verify:` and `sign:` as written. The scheme decides which struct the
+//! other keys are read into, so a key that does not belong to the scheme
+//! cannot be parsed: it fails with its location, and no hand-kept "field X
+//! applies to scheme Y" table exists. Spans are kept (the keys are read
+//! straight from the YAML, not buffered).
+//!
+//! `scheme` may stand anywhere in its section: tools that write YAML (Helm's
+//! `toYaml`, PyYAML's `safe_dump`, `yq -S`) sort keys. So a first pass over
+//! the text ([`with_schemes`]) learns every section's scheme, in route order,
+//! and the main pass takes each section's from there before reading its keys.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::keys::read;
+use super::keys::{Keys, read};
 use serde_saphyr::Location;
 
 use super::{DurationSpec, SchemeName, Spanned};
@@ -298,27 +305,94 @@ impl<'de> Deserialize<'de> for RawSign {
     }
 }
 
-/// `verify:` or `sign:`: built from the scheme and the keys after it.
+/// The schemes of the config's sections, in the order the main pass meets
+/// them: one queue for `verify:`, one for `sign:` (a route holds at most one
+/// of each). `None` for a section without a `scheme:`.
+#[derive(Debug, Default)]
+struct Schemes {
+    verify: VecDeque<Option<String>>,
+    sign: VecDeque<Option<String>>,
+}
+
+thread_local! {
+    static SCHEMES: RefCell<Option<Schemes>> = const { RefCell::new(None) };
+}
+
+/// Runs `parse` (the main pass over `text`) with every section's scheme
+/// known first. When the first pass cannot read the routes (the main pass
+/// will say why), sections fall back to needing `scheme` as their first key.
+pub fn with_schemes<T>(text: &str, parse: impl FnOnce() -> T) -> T {
+    #[derive(Deserialize)]
+    struct Skeleton {
+        #[serde(default)]
+        routes: Vec<RouteSkeleton>,
+    }
+    #[derive(Deserialize)]
+    struct RouteSkeleton {
+        verify: Option<SectionSkeleton>,
+        sign: Option<SectionSkeleton>,
+    }
+    #[derive(Deserialize)]
+    struct SectionSkeleton {
+        scheme: Option<String>,
+    }
+    let schemes = serde_saphyr::from_str::<Skeleton>(text).ok().map(|skeleton| Schemes {
+        verify: skeleton.routes.iter().filter_map(|r| r.verify.as_ref().map(|v| v.scheme.clone())).collect(),
+        sign: skeleton.routes.iter().filter_map(|r| r.sign.as_ref().map(|s| s.scheme.clone())).collect(),
+    });
+    SCHEMES.with(|slot| *slot.borrow_mut() = schemes);
+    let parsed = parse();
+    SCHEMES.with(|slot| slot.borrow_mut().take());
+    parsed
+}
+
+/// The next section's scheme from the first pass: `None` without one.
+fn next_scheme(key: &str) -> Option<Option<String>> {
+    SCHEMES.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let schemes = slot.as_mut()?;
+        if key == RawVerify::KEY { schemes.verify.pop_front() } else { schemes.sign.pop_front() }
+    })
+}
+
+/// `verify:` or `sign:`: built from the scheme and the other keys.
 trait SchemeSection: Sized {
     const KEY: &'static str;
-    fn read_rest<'de, A: MapAccess<'de>>(map: &mut A, scheme: Spanned<String>) -> Result<Self, A::Error>;
+    /// Reads the keys other than `scheme` (met anywhere: it goes to `scheme`).
+    fn read_keys<'de, A: MapAccess<'de>>(
+        map: &mut A,
+        name: &str,
+        scheme: &mut Option<Spanned<String>>,
+    ) -> Result<Self, A::Error>;
 }
 
 impl SchemeSection for RawVerify {
     const KEY: &'static str = "verify";
-    fn read_rest<'de, A: MapAccess<'de>>(map: &mut A, scheme: Spanned<String>) -> Result<Self, A::Error> {
+    fn read_keys<'de, A: MapAccess<'de>>(
+        map: &mut A,
+        name: &str,
+        scheme: &mut Option<Spanned<String>>,
+    ) -> Result<Self, A::Error> {
         let mut renamed = Vec::new();
-        let fields = verify_fields(map, SchemeName::parse(&scheme.value), &scheme.value, &mut renamed)?;
-        Ok(Self { scheme, fields, renamed })
+        let fields = verify_fields(map, SchemeName::parse(name), name, &mut renamed, scheme)?;
+        Ok(Self { scheme: scheme.take().ok_or_else(|| missing_scheme::<A, Self>())?, fields, renamed })
     }
 }
 
 impl SchemeSection for RawSign {
     const KEY: &'static str = "sign";
-    fn read_rest<'de, A: MapAccess<'de>>(map: &mut A, scheme: Spanned<String>) -> Result<Self, A::Error> {
-        let fields = sign_fields(map, SchemeName::parse(&scheme.value), &scheme.value)?;
-        Ok(Self { scheme, fields })
+    fn read_keys<'de, A: MapAccess<'de>>(
+        map: &mut A,
+        name: &str,
+        scheme: &mut Option<Spanned<String>>,
+    ) -> Result<Self, A::Error> {
+        let fields = sign_fields(map, SchemeName::parse(name), name, scheme)?;
+        Ok(Self { scheme: scheme.take().ok_or_else(|| missing_scheme::<A, Self>())?, fields })
     }
+}
+
+fn missing_scheme<'de, A: MapAccess<'de>, T: SchemeSection>() -> A::Error {
+    de::Error::custom(format!("`{}:` needs a `scheme:` (it decides which keys the section takes)", T::KEY))
 }
 
 struct AuthVisitor<T>(std::marker::PhantomData<T>);
@@ -327,19 +401,27 @@ impl<'de, T: SchemeSection> Visitor<'de> for AuthVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a mapping that starts with `scheme:`")
+        f.write_str("a mapping with a `scheme:`")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        let first: Option<String> = map.next_key()?;
-        if first.as_deref() != Some("scheme") {
-            return Err(de::Error::custom(format!(
-                "`scheme` must be the first key of `{}:` (it decides which keys may follow)",
-                T::KEY
-            )));
-        }
-        let scheme: Spanned<String> = map.next_value()?;
-        T::read_rest(&mut map, scheme)
+        let mut scheme = None;
+        let name = match next_scheme(T::KEY) {
+            Some(Some(name)) => name,
+            Some(None) => return Err(missing_scheme::<A, T>()),
+            // No first pass: `scheme` must come first.
+            None => {
+                let first: Option<String> = map.next_key()?;
+                if first.as_deref() != Some("scheme") {
+                    return Err(missing_scheme::<A, T>());
+                }
+                let value: Spanned<String> = map.next_value()?;
+                let name = value.value.clone();
+                scheme = Some(value);
+                name
+            }
+        };
+        T::read_keys(&mut map, &name, &mut scheme)
     }
 }
 
@@ -348,18 +430,21 @@ fn verify_fields<'de, A: MapAccess<'de>>(
     name: Option<SchemeName>,
     scheme: &str,
     renamed: &mut Vec<Renamed>,
+    slot: &mut Option<Spanned<String>>,
 ) -> Result<VerifyFields, A::Error> {
-    let t = TIMED_RENAMES;
+    let renames = match name {
+        Some(SchemeName::Webhook(p)) if !p.has_timestamp() => UNTIMED_RENAMES,
+        _ => TIMED_RENAMES,
+    };
+    let keys = Keys { scheme, renames, slot: &mut *slot };
     Ok(match name {
-        Some(SchemeName::Rfc9421) => VerifyFields::Rfc9421(read(map, scheme, t, renamed)?),
-        Some(SchemeName::AwsSigV4) => VerifyFields::AwsSigV4(read(map, scheme, t, renamed)?),
-        Some(SchemeName::Compat(d)) => VerifyFields::Compat(d, read(map, scheme, t, renamed)?),
-        Some(SchemeName::Webhook(p)) if p.has_timestamp() => {
-            VerifyFields::TimedWebhook(p, read(map, scheme, t, renamed)?)
-        }
-        Some(SchemeName::Webhook(p)) => VerifyFields::UntimedWebhook(p, read(map, scheme, UNTIMED_RENAMES, renamed)?),
+        Some(SchemeName::Rfc9421) => VerifyFields::Rfc9421(read(map, keys, renamed)?),
+        Some(SchemeName::AwsSigV4) => VerifyFields::AwsSigV4(read(map, keys, renamed)?),
+        Some(SchemeName::Compat(d)) => VerifyFields::Compat(d, read(map, keys, renamed)?),
+        Some(SchemeName::Webhook(p)) if p.has_timestamp() => VerifyFields::TimedWebhook(p, read(map, keys, renamed)?),
+        Some(SchemeName::Webhook(p)) => VerifyFields::UntimedWebhook(p, read(map, keys, renamed)?),
         None => {
-            skip_rest(map)?;
+            skip_rest(map, slot)?;
             VerifyFields::Unknown
         }
     })
@@ -369,20 +454,30 @@ fn sign_fields<'de, A: MapAccess<'de>>(
     map: &mut A,
     name: Option<SchemeName>,
     scheme: &str,
+    slot: &mut Option<Spanned<String>>,
 ) -> Result<SignFields, A::Error> {
     let mut none = Vec::new();
+    let keys = Keys { scheme, renames: &[], slot: &mut *slot };
     Ok(match name {
-        Some(SchemeName::Rfc9421) => SignFields::Rfc9421(read(map, scheme, &[], &mut none)?),
-        Some(SchemeName::AwsSigV4) => SignFields::AwsSigV4(read(map, scheme, &[], &mut none)?),
-        Some(SchemeName::Webhook(p)) => SignFields::Webhook(p, read(map, scheme, &[], &mut none)?),
+        Some(SchemeName::Rfc9421) => SignFields::Rfc9421(read(map, keys, &mut none)?),
+        Some(SchemeName::AwsSigV4) => SignFields::AwsSigV4(read(map, keys, &mut none)?),
+        Some(SchemeName::Webhook(p)) => SignFields::Webhook(p, read(map, keys, &mut none)?),
         Some(SchemeName::Compat(_)) | None => {
-            skip_rest(map)?;
+            skip_rest(map, slot)?;
             SignFields::Unknown
         }
     })
 }
 
-fn skip_rest<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+/// Skips a section whose scheme nobody knows, keeping its `scheme:` value
+/// (where the error is reported).
+fn skip_rest<'de, A: MapAccess<'de>>(map: &mut A, slot: &mut Option<Spanned<String>>) -> Result<(), A::Error> {
+    while let Some(key) = map.next_key::<String>()? {
+        if key == "scheme" && slot.is_none() {
+            *slot = Some(map.next_value()?);
+        } else {
+            map.next_value::<IgnoredAny>()?;
+        }
+    }
     Ok(())
 }

@@ -8,26 +8,33 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, IntoDeserialize
 use super::Spanned;
 use super::auth::Renamed;
 
-/// The keys after `scheme`, handed to the scheme's struct. Old names are
-/// recorded (and their values skipped) so that every problem is reported
-/// together; an unknown key fails at its location, naming the scheme.
+/// How a section's keys are read: its scheme's name, the old key names
+/// it reports, and where its `scheme:` value goes when met among them.
+pub(super) struct Keys<'r> {
+    pub scheme: &'r str,
+    pub renames: &'static [(&'static str, &'static str)],
+    pub slot: &'r mut Option<Spanned<String>>,
+}
+
+/// The keys other than `scheme`, handed to the scheme's struct. Old names
+/// are recorded (and their values skipped) so that every problem is
+/// reported together; an unknown key fails at its location, naming the
+/// scheme; `scheme` itself, wherever it stands, is kept aside.
 struct SchemeKeys<'m, 'r, A> {
     inner: &'m mut A,
-    scheme: &'r str,
+    keys: Keys<'r>,
     fields: &'static [&'static str],
-    renames: &'static [(&'static str, &'static str)],
     renamed: &'r mut Vec<Renamed>,
 }
 
-/// Reads the keys after `scheme` into the scheme's struct `T`.
+/// Reads a section's keys into the scheme's struct `T`.
 pub(super) fn read<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
     map: &mut A,
-    scheme: &str,
-    renames: &'static [(&'static str, &'static str)],
+    keys: Keys<'_>,
     renamed: &mut Vec<Renamed>,
 ) -> Result<T, A::Error> {
     let fields = fields_of::<T>();
-    T::deserialize(MapAccessDeserializer::new(SchemeKeys { inner: map, scheme, fields, renames, renamed }))
+    T::deserialize(MapAccessDeserializer::new(SchemeKeys { inner: map, keys, fields, renamed }))
 }
 
 /// The keys a derived struct takes, as serde's derive lists them: the
@@ -70,14 +77,18 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for SchemeKeys<'_, '_, A> {
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
         loop {
             let Some(key) = self.inner.next_key::<Spanned<String>>()? else { return Ok(None) };
-            if let Some((old, why)) = self.renames.iter().find(|(old, _)| *old == key.value) {
+            if key.value == "scheme" && self.keys.slot.is_none() {
+                *self.keys.slot = Some(self.inner.next_value()?);
+                continue;
+            }
+            if let Some((old, why)) = self.keys.renames.iter().find(|(old, _)| *old == key.value) {
                 self.inner.next_value::<IgnoredAny>()?;
                 self.renamed.push(Renamed { at: key.referenced, message: format!("`{old}` {why}") });
                 continue;
             }
             if !self.fields.contains(&key.value.as_str()) {
                 // Serde's own "invalid value" error: it carries the key's location.
-                let what = format!("`{}` is not a key of scheme `{}`", key.value, self.scheme);
+                let what = format!("`{}` is not a key of scheme `{}`", key.value, self.keys.scheme);
                 let expected = format!("one of {}", self.fields.join(", "));
                 return Err(de::Error::invalid_value(de::Unexpected::Other(&what), &expected.as_str()));
             }

@@ -153,7 +153,7 @@ fn names(takes: impl Fn(SchemeName) -> bool) -> Vec<&'static str> {
 }
 
 fn scheme_property(names: &[&str]) -> Value {
-    json!({ "description": "The signature scheme; must be the first key of the section.", "enum": names })
+    json!({ "description": "The signature scheme: it decides which keys the section takes.", "enum": names })
 }
 
 /// The schema of scheme struct `T` with `scheme:` added, naming the schemes
