@@ -36,8 +36,10 @@ enum Command {
         #[arg(long, default_value = "gateway.yaml")]
         config: PathBuf,
     },
-    /// Print a fresh random secret, base64.
+    /// Print a fresh random key, base64, on stdout (and, on stderr, how to
+    /// use it in gateway.yaml: with `encoding: base64`).
     Keygen {
+        /// Length of the key in bytes (at least 32).
         #[arg(long, default_value_t = 64)]
         bytes: usize,
     },
@@ -184,6 +186,13 @@ fn keygen(bytes: usize) -> anyhow::Result<()> {
     let mut key = zeroize::Zeroizing::new(vec![0u8; bytes]);
     getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     println!("{}", base64::engine::general_purpose::STANDARD.encode(&*key));
+    // On stderr, so `KEY=$(hmac-gateway keygen)` takes the key alone.
+    eprintln!(
+        "# A {bytes}-byte key, base64. The gateway must decode it, so its secret says `encoding: base64`:\n\
+         #   secrets:\n\
+         #     my-key: {{ env: MY_KEY, encoding: base64 }}     # or file: my-key.b64, or value: \"...\" (a demo only)\n\
+         # Clients that sign with it decode it from base64 too."
+    );
     Ok(())
 }
 

@@ -100,6 +100,18 @@ pub fn resolve(
     Ok(Secret::new(decoded))
 }
 
+/// How many bytes `text` would decode to as base64, when all of it is
+/// base64 (standard alphabet, padded, a whole number of blocks): a key
+/// `hmac-gateway keygen` printed, or one copied from a secrets manager.
+pub fn looks_like_base64(text: &[u8]) -> Option<usize> {
+    let whole_blocks = text.len() % 4 == 0 && text.len() >= 4;
+    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/' || *b == b'=';
+    if !whole_blocks || !text.iter().all(alphabet) {
+        return None;
+    }
+    STANDARD.decode(text).ok().map(|bytes| bytes.len())
+}
+
 fn decode(raw: &[u8], encoding: Encoding) -> Result<Vec<u8>, &'static str> {
     match encoding {
         Encoding::Utf8 => std::str::from_utf8(raw).map(|s| s.as_bytes().to_vec()).map_err(|_| "UTF-8"),
@@ -139,6 +151,14 @@ mod tests {
         assert!(short.expect_err("short").contains("at least 32 bytes"));
         let bad = resolve(&SecretSource::Inline, Some("!!!"), Encoding::Base64, dir, MIN_KEY_BYTES);
         assert!(bad.expect_err("bad").contains("not valid base64"));
+    }
+
+    #[test]
+    fn base64_is_told_apart_from_text() {
+        assert_eq!(looks_like_base64(STANDARD.encode([1u8; 64]).as_bytes()), Some(64));
+        assert_eq!(looks_like_base64(b"correct horse battery staple, a passphrase"), None);
+        assert_eq!(looks_like_base64(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), None);
+        assert_eq!(looks_like_base64(b"abc"), None);
     }
 
     #[test]

@@ -364,3 +364,25 @@ fn shipped_configs_load_with_their_keys_sorted() {
     }
     assert!(shipped.len() >= 11, "{shipped:?}");
 }
+
+/// A key pasted from `hmac-gateway keygen` without `encoding: base64` works
+/// as text, and then every client that decodes it fails: loud, not silent.
+#[test]
+fn a_base64_key_left_as_text_is_warned_about() {
+    let with = |encoding: &str| {
+        let yaml = verify_yaml("echo", "", "").replace(
+            &format!(r#"shared: {{ value: "{KEY_B64}", encoding: base64 }}"#),
+            &format!(r#"shared: {{ value: "{KEY_B64}"{encoding} }}"#),
+        );
+        assert!(yaml.contains(&format!(r#"shared: {{ value: "{KEY_B64}"{encoding} }}"#)));
+        Loaded::from_yaml(&yaml, "gw.yaml", Path::new(".")).unwrap().config.warnings
+    };
+    let warned = with("");
+    let found =
+        warned.iter().find(|w| w.contains("secret `shared` is used as")).unwrap_or_else(|| panic!("{warned:?}"));
+    assert!(found.contains("88 bytes of text") && found.contains("64-byte key"), "{found}");
+    assert!(found.contains("encoding: base64"), "{found}");
+    for explicit in [", encoding: base64", ", encoding: utf8"] {
+        assert!(!with(explicit).iter().any(|w| w.contains("secret `shared` is used as")), "{explicit}");
+    }
+}

@@ -28,10 +28,28 @@ pub(super) fn build_secrets(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Secrets {
         let min_bytes =
             if not_a_key || provider_only.contains(name.value.as_str()) { 1 } else { secret::MIN_KEY_BYTES };
         if let Some(resolved) = build_secret(ctx, name, s, min_bytes) {
+            if s.encoding.is_none() && min_bytes == secret::MIN_KEY_BYTES {
+                warn_if_base64_as_text(ctx, &name.value, &resolved.1);
+            }
             out.push((name.value.clone(), resolved));
         }
     }
     out
+}
+
+/// A key left as text (no `encoding:`) that is all base64 is most likely
+/// meant as base64 (`keygen` prints base64): as text, every client that
+/// decodes it signs with another key, and every request fails with
+/// `invalid_signature`. Loud, not refused: a text key may look like base64.
+fn warn_if_base64_as_text(ctx: &mut Ctx<'_>, name: &str, key: &Secret) {
+    if let Some(decoded) = secret::looks_like_base64(key.expose()).filter(|n| *n >= secret::MIN_KEY_BYTES) {
+        ctx.warn(format!(
+            "secret `{name}` is used as {} bytes of text, but it is base64 of a {decoded}-byte key: add \
+             `encoding: base64` if it is (as `hmac-gateway keygen` prints keys), or `encoding: utf8` to keep \
+             it as text and silence this warning",
+            key.expose().len()
+        ));
+    }
 }
 
 /// Secrets used only by webhook providers' schemes, never as a consumer key
