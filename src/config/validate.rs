@@ -18,6 +18,7 @@ mod replay;
 mod routes;
 mod schemes;
 mod secrets;
+mod shape;
 mod sign;
 mod upstreams;
 
@@ -74,8 +75,9 @@ fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 pub(super) fn from_yaml(text: &str, source: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
-    let raw: RawConfig = super::raw::with_schemes(text, || serde_saphyr::from_str(text))
-        .map_err(|e| ConfigError::Invalid(vec![yaml_problem(&e, source)]))?;
+    let read = |text: &str| super::raw::with_schemes(text, || serde_saphyr::from_str::<RawConfig>(text));
+    let raw = read(text)
+        .map_err(|first| ConfigError::Invalid(shape::problems(text, source, &first, |again| read(again).err())))?;
     let inputs = Inputs::read(&raw, base_dir);
     validate(raw, &inputs, source)
 }
@@ -97,26 +99,14 @@ fn validate(raw: RawConfig, inputs: &Inputs, source: &str) -> Result<Loaded, Con
     }
 }
 
-fn yaml_problem(err: &serde_saphyr::Error, source: &str) -> Problem {
-    let (line, column) = err.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
-    let text = err.without_snippet().to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    // Drop the library's own "line N column M: " prefix; we print ours.
-    let message = match first.strip_prefix("line ") {
-        Some(rest) => rest.split_once(": ").map_or(first, |(_, m)| m),
-        None => first,
-    };
-    Problem { source: source.to_owned(), line, column, message: message.to_owned() }
-}
-
 fn build(ctx: &mut Ctx<'_>, raw: RawConfig, secrets: &Secrets) -> Config {
     let mut listeners = build_listeners(ctx, &raw);
     let (consumers, keys) = build_consumers(ctx, &raw.consumers, secrets);
     let mut upstreams = upstreams::build(ctx, &raw.upstreams);
     let limits = build_limits(ctx, &raw);
     let timeouts = build_timeouts(ctx, raw.timeouts.as_ref());
-    let env = routes::Env { listeners: &listeners, consumers: &consumers, secrets, limits, timeouts };
+    let declared_listeners: Vec<&str> = raw.listeners.iter().map(|l| l.name.value.as_str()).collect();
+    let env = routes::Env { declared_listeners: &declared_listeners, consumers: &consumers, secrets, limits, timeouts };
     let built = routes::build(ctx, &env, &mut upstreams, &raw.routes);
     for route in built {
         if let Some(listener) = listeners.iter_mut().find(|l| *l.name == *route.listener) {

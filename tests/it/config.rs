@@ -386,3 +386,32 @@ fn a_base64_key_left_as_text_is_warned_about() {
         assert!(!with(explicit).iter().any(|w| w.contains("secret `shared` is used as")), "{explicit}");
     }
 }
+
+/// Two typos, two problems: each at its own line:column, said once, with
+/// the key it most likely meant; a scheme key too.
+#[test]
+fn every_unknown_key_is_reported_at_once_with_a_suggestion() {
+    let yaml = verify_yaml("echo", "      componets: [\"@method\"]", "")
+        .replace("    upstream: \"echo\"", "    upstrem: \"echo\"")
+        .replace("    listener: ingress", "    listner: ingress");
+    let p = problems(&yaml);
+    let shown: Vec<String> = p.iter().map(ToString::to_string).collect();
+    let expect = [("listner", "`listener`"), ("componets", "`components`"), ("upstrem", "`upstream`")];
+    assert_eq!(p.len(), expect.len(), "{shown:#?}");
+    for ((typo, meant), problem) in expect.iter().zip(&p) {
+        assert_eq!((problem.line, problem.column), position(&yaml, typo), "{problem}");
+        assert!(problem.message.contains(&format!("did you mean {meant}?")), "{problem}");
+        // One location per message: the problem's own.
+        assert!(!problem.message.contains("line"), "{problem}");
+    }
+}
+
+/// A listener whose `bind` is wrong is reported there, not again as an
+/// unknown listener at every route that names it.
+#[test]
+fn a_bad_bind_is_one_problem() {
+    let yaml = verify_yaml("echo", "", "").replace("bind: \"127.0.0.1:0\"", "bind: \"8080\"");
+    let p = problems(&yaml);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].message.contains("bind `8080`"), "{}", p[0]);
+}

@@ -6,10 +6,11 @@ use super::upstreams::{self, Upstreams};
 use super::{Ctx, Secrets, known, schemes, sign};
 use crate::config::raw::RawRouteTimeouts;
 use crate::config::raw::{RawRoute, Spanned};
-use crate::config::{Action, Consumer, Limits, Listener, PathPolicy, Route, RouteTimeouts, Timeouts, Upstream};
+use crate::config::{Action, Consumer, Limits, PathPolicy, Route, RouteTimeouts, Timeouts, Upstream};
 
 pub(super) struct Env<'a> {
-    pub listeners: &'a [Listener],
+    /// Every listener name the file declares, whether or not its listener is valid.
+    pub declared_listeners: &'a [&'a str],
     pub consumers: &'a [Consumer],
     pub secrets: &'a Secrets,
     pub limits: Limits,
@@ -32,8 +33,10 @@ pub(super) fn build(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams,
 
 fn build_route(ctx: &mut Ctx<'_>, env: &Env<'_>, upstreams: &mut Upstreams, r: &RawRoute) -> Option<Route> {
     let problems_before = ctx.problems.len();
-    if !env.listeners.iter().any(|l| *l.name == *r.listener.value) {
-        let names = known(env.listeners.iter().map(|l| &*l.name));
+    // Declared names, valid or not: a listener with a bad `bind` is reported
+    // there, not again at every route that names it.
+    if !env.declared_listeners.contains(&r.listener.value.as_str()) {
+        let names = known(env.declared_listeners.iter().copied());
         ctx.on(
             &r.listener,
             format!("route `{}` names unknown listener `{}` ({names})", r.name.value, r.listener.value),
