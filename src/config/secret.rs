@@ -104,7 +104,7 @@ pub fn resolve(
 /// base64 (standard alphabet, padded, a whole number of blocks): a key
 /// `hmac-gateway keygen` printed, or one copied from a secrets manager.
 pub fn looks_like_base64(text: &[u8]) -> Option<usize> {
-    let whole_blocks = text.len() % 4 == 0 && text.len() >= 4;
+    let whole_blocks = text.len().is_multiple_of(4) && text.len() >= 4;
     let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/' || *b == b'=';
     if !whole_blocks || !text.iter().all(alphabet) {
         return None;
