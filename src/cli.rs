@@ -26,13 +26,17 @@ enum Command {
     /// Serve until SIGINT/SIGTERM, then drain and exit. SIGHUP, or a change
     /// to the config or a file it references, reloads.
     Run {
+        /// The config file (YAML; `hmac-gateway schema` prints its JSON Schema).
         #[arg(long, default_value = "gateway.yaml")]
         config: PathBuf,
+        /// `pretty` for people, `json` (one object per line) for log collectors.
         #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
         log_format: LogFormat,
     },
-    /// Validate a config file and print a summary.
+    /// Validate a config file and print a summary: exit 1 with every
+    /// problem as `FILE:LINE:COLUMN: message`, exit 0 when it would load.
     Check {
+        /// The config file to validate (secrets are resolved, never printed).
         #[arg(long, default_value = "gateway.yaml")]
         config: PathBuf,
     },
@@ -55,7 +59,9 @@ enum Command {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
+    /// Human-readable lines.
     Pretty,
+    /// One JSON object per event (the access log is target `hmac_gateway::access`).
     Json,
 }
 
@@ -77,10 +83,25 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each said once: several of the
+/// gateway's errors name their cause in their own message, which anyhow's
+/// `{:#}` would print again.
+fn chain(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// Loads a config or prints each problem as `PATH:LINE:COL: message`.
@@ -173,7 +194,7 @@ fn check(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain(&e));
             ExitCode::FAILURE
         }
     }

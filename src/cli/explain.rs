@@ -20,6 +20,7 @@ pub use request::{ReadError, parse_request};
 /// `explain` arguments.
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
+    /// The host's config: the verify routes, keys and limits to check with.
     #[arg(long, default_value = "gateway.yaml")]
     config: PathBuf,
     /// The request: raw HTTP/1.1 (request line, headers, blank line, body)
@@ -82,7 +83,7 @@ fn shown_target(parts: &Parts) -> String {
 }
 
 fn usage_error(e: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {e:#}");
+    eprintln!("error: {}", super::chain(e));
     ExitCode::from(2)
 }
 

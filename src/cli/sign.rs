@@ -10,6 +10,7 @@ use crate::proxy::{Outbound, fresh_nonce, sign_request, unix_now};
 
 #[derive(Debug, clap::Args)]
 pub struct SignArgs {
+    /// The config holding the sign route (and its secret).
     #[arg(long, default_value = "gateway.yaml")]
     config: PathBuf,
     /// Name of a route with `sign:`.

@@ -180,3 +180,65 @@ routes:
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `sign` and `explain` compose: what a sign route would send, explained
+/// against the host's config, is accepted (the body given by `--body`, as
+/// `sign` prints headers only).
+#[test]
+fn what_sign_prints_explain_accepts() {
+    use std::io::Write as _;
+    let dir = crate::common::tls::temp_dir("sign-explain");
+    let body = dir.join("body.json");
+    std::fs::write(&body, "{\"n\":1}").unwrap();
+    let data = format!("@{}", body.display());
+    let url = "http://localhost:8081/_functions/orders?page=2";
+    let signed = gateway_cmd()
+        .args(["sign", "--config", "gateway.yaml", "--route", "call-host", "-d", &data, url])
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    let mut explain = gateway_cmd()
+        .args(["explain", "--config", "gateway.yaml", "--body"])
+        .arg(&body)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    explain.stdin.take().unwrap().write_all(&signed.stdout).unwrap();
+    let out = explain.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("result: accepted"), "{text}");
+}
+
+/// Every option of every command says what it is for.
+#[test]
+fn every_option_has_help_text() {
+    for command in ["run", "check", "keygen", "sign", "schema", "explain"] {
+        let out = gateway_cmd().args([command, "-h"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        let options = help.lines().skip_while(|l| !l.starts_with("Options:")).skip(1);
+        for line in options.take_while(|l| !l.is_empty()) {
+            let line = line.trim_start();
+            // `-x, --long <VALUE>  Description`: two spaces part the two.
+            if line.starts_with('-') {
+                assert!(line.split_once("  ").is_some_and(|(_, d)| !d.trim().is_empty()), "{command}: `{line}`");
+            }
+        }
+    }
+}
+
+/// An error is said once: a bind failure names its cause one time.
+#[test]
+fn a_bind_failure_is_printed_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = crate::common::tls::temp_dir("bind-once");
+    let config = dir.join("gw.yaml");
+    let yaml = std::fs::read_to_string("gateway.yaml").unwrap();
+    std::fs::write(&config, yaml.replace("127.0.0.1:8080", &taken.local_addr().unwrap().to_string())).unwrap();
+    let out = gateway_cmd().args(["run", "--config"]).arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+}

@@ -1,5 +1,6 @@
-//! The request `explain` checks, read from text: raw HTTP/1.1 or `curl -v`
-//! output. The head is parsed by httparse, as hyper parses it in the
+//! The request `explain` checks, read from text: raw HTTP/1.1, `curl -v`
+//! output, or what `hmac-gateway sign` prints (its request line has no
+//! version: HTTP/1.1 is meant). The head is parsed by httparse, as hyper parses it in the
 //! gateway, and `Content-Length` is judged as hyper judges it, so a request
 //! the gateway's HTTP/1 parser would refuse is reported as refused, not
 //! explained as if it had arrived.
@@ -31,7 +32,7 @@ pub fn parse_request(text: &[u8], body: Option<Vec<u8>>) -> Result<(Parts, Vec<u
         Some((head, version)) => (head, Vec::new(), version),
         None => {
             let (head, rest) = split_head(text);
-            (head.to_vec(), rest.to_vec(), None)
+            (versioned(head), rest.to_vec(), None)
         }
     };
     // Text that does not even start like a request is a usage error; a
@@ -43,6 +44,18 @@ pub fn parse_request(text: &[u8], body: Option<Vec<u8>>) -> Result<(Parts, Vec<u
     let mut parts = parse_head(&head, version)?;
     let body = frame_body(&mut parts, body.unwrap_or(own_body))?;
     Ok((parts, body))
+}
+
+/// `hmac-gateway sign` prints `METHOD URL` and then the headers: a request
+/// line without its version, which is HTTP/1.1. Any other head is kept.
+fn versioned(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let Some(first) = text.lines().find(|l| !l.trim().is_empty()) else { return head.to_vec() };
+    let line = first.trim_end_matches('\r');
+    if line.split(' ').count() != 2 || !is_request_line(&format!("{line} HTTP/1.1")) {
+        return head.to_vec();
+    }
+    text.replacen(line, &format!("{line} HTTP/1.1"), 1).into_bytes()
 }
 
 fn bail_unreadable(why: &str) -> Result<(), ReadError> {

@@ -82,3 +82,12 @@ fn unreadable_requests_say_why() {
         }
     }
 }
+
+#[test]
+fn what_sign_prints_is_read_as_http11() {
+    let text = b"POST http://127.0.0.1:8080/_functions/x?y=1\nHost: 127.0.0.1:8080\nSignature: sig1=:AA==:\n";
+    let (parts, body) = parsed(text, Some(b"hi".to_vec()));
+    assert_eq!((parts.method.as_str(), parts.version), ("POST", Version::HTTP_11));
+    assert_eq!(parts.uri.to_string(), "http://127.0.0.1:8080/_functions/x?y=1");
+    assert_eq!((parts.headers["signature"].to_str().ok(), body.as_slice()), (Some("sig1=:AA==:"), &b"hi"[..]));
+}
