@@ -28,6 +28,7 @@ pub use spanned::Spanned;
 pub struct RawConfig {
     /// Addresses the gateway accepts connections on (at least one); routes name them.
     #[serde(default)]
+    #[schemars(required, length(min = 1))]
     pub listeners: Vec<RawListener>,
     /// Key material by name: each from exactly one of `env`, `file` or `value`.
     /// Consumers, routes and `replay.url_secret` refer to these names.
@@ -190,9 +191,9 @@ pub struct RawMatch {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawReplay {
-    /// `memory` (one process), `redis` (one server shared by several replicas) or `redis-cluster`.
+    /// `memory` (one process; the default), `redis` (one server shared by several replicas) or `redis-cluster`.
     #[schemars(extend("enum" = ["memory", "redis", "redis-cluster"]))]
-    pub store: Spanned<String>,
+    pub store: Option<Spanned<String>>,
     /// `memory` only: live entries the store holds; when full, new signed requests get 503 (default 1000000).
     pub capacity: Option<Spanned<u64>>,
     /// `redis` only: `redis://` or `rediss://` (TLS) `[user:password@]host:port[/db]`.

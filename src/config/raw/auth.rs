@@ -101,6 +101,7 @@ replay_fields!(VerifyRfc9421, VerifySigV4, VerifyCompat, VerifyTimedWebhook, Ver
 pub struct VerifyRfc9421 {
     /// Ids of the consumers allowed on this route (at least one).
     #[serde(default)]
+    #[schemars(required, length(min = 1))]
     pub consumers: Vec<Spanned<String>>,
     /// Accept each signature only once; signatures must then carry a `nonce` (default `true`).
     pub replay: Option<bool>,
@@ -126,6 +127,7 @@ pub struct VerifyRfc9421 {
 pub struct VerifySigV4 {
     /// Ids of the consumers allowed on this route (at least one).
     #[serde(default)]
+    #[schemars(required, length(min = 1))]
     pub consumers: Vec<Spanned<String>>,
     /// Accept each signature only once (default `true`).
     pub replay: Option<bool>,
@@ -159,6 +161,7 @@ pub struct VerifySigV4 {
 pub struct VerifyCompat {
     /// Ids of the consumers allowed on this route (at least one).
     #[serde(default)]
+    #[schemars(required, length(min = 1))]
     pub consumers: Vec<Spanned<String>>,
     /// Accept each signature only once (default `true`).
     pub replay: Option<bool>,
@@ -186,6 +189,7 @@ pub struct VerifyCompat {
 pub struct VerifyTimedWebhook {
     /// Names of the endpoint's secrets (at least one).
     #[serde(default)]
+    #[schemars(required, length(min = 1))]
     pub secrets: Vec<Spanned<String>>,
     /// Sent upstream as `X-Consumer-ID` (default: the provider's name).
     pub consumer: Option<Spanned<String>>,
@@ -210,6 +214,7 @@ pub struct VerifyTimedWebhook {
 pub struct VerifyUntimedWebhook {
     /// Names of the endpoint's secrets (at least one).
     #[serde(default)]
+    #[schemars(required, length(min = 1))]
     pub secrets: Vec<Spanned<String>>,
     /// Sent upstream as `X-Consumer-ID` (default: the provider's name).
     pub consumer: Option<Spanned<String>>,

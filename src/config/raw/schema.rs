@@ -22,6 +22,9 @@ pub fn gateway_schema() -> String {
     let settings = SchemaSettings::draft07().with_transform(scalars_as_read);
     let mut schema = settings.into_generator().into_root_schema_for::<RawConfig>();
     schema.insert("title".into(), json!("hmac-gateway configuration (gateway.yaml)"));
+    if let Some(object) = schema.as_object_mut() {
+        require_non_empty_lists(object);
+    }
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
@@ -171,8 +174,31 @@ fn branch<T: JsonSchema>(generator: &mut SchemaGenerator, takes: impl Fn(SchemeN
             schema["required"] = json!(["scheme"]);
         }
     }
+    if let Some(object) = schema.as_object_mut() {
+        require_non_empty_lists(object);
+    }
     schema["title"] = json!(names.join(" | "));
     schema
+}
+
+/// A list that must not be empty (`minItems`) must be there too: serde
+/// reads a missing one as empty, which `check` refuses (`listeners`, a
+/// verify route's `consumers` or `secrets`), so the schema says so.
+fn require_non_empty_lists(object: &mut serde_json::Map<String, Value>) {
+    let Some(properties) = object.get("properties").and_then(Value::as_object) else { return };
+    let lists: Vec<Value> = properties
+        .iter()
+        .filter(|(_, p)| p.get("minItems").and_then(Value::as_u64).is_some_and(|n| n > 0))
+        .map(|(name, _)| json!(name))
+        .collect();
+    let required = object.entry("required").or_insert_with(|| json!([]));
+    if let Some(required) = required.as_array_mut() {
+        for name in lists {
+            if !required.contains(&name) {
+                required.push(name);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +232,19 @@ mod tests {
         let mut all: Vec<String> = SchemeName::ALL.iter().map(|s| s.name().to_owned()).collect();
         all.sort();
         assert_eq!(named, all);
+    }
+
+    #[test]
+    fn what_check_requires_the_schema_requires() {
+        let schema = schema();
+        assert!(schema["required"].as_array().expect("root").contains(&json!("listeners")), "{}", schema["required"]);
+        for branch in schema["definitions"]["Verify"]["oneOf"].as_array().expect("branches") {
+            let required = branch["required"].as_array().expect("required");
+            let list = if branch["properties"].get("consumers").is_some() { "consumers" } else { "secrets" };
+            assert!(required.contains(&json!(list)), "{}: {required:?}", branch["title"]);
+        }
+        let replay = &schema["definitions"]["RawReplay"];
+        assert!(replay.get("required").is_none(), "`store` defaults to memory: {replay}");
     }
 
     #[test]

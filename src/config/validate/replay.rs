@@ -26,25 +26,35 @@ pub(super) fn build(ctx: &mut Ctx<'_>, raw: &RawConfig, secrets: &Secrets) -> Re
             _ => ctx.on(cap, "replay capacity must be a positive number of entries"),
         }
     }
-    match replay.store.value.as_str() {
+    let store = replay.store.as_ref().map_or("memory", |s| s.value.as_str());
+    match store {
         "memory" => memory_only(ctx, replay),
         "redis" | "redis-cluster" => {
-            let cluster = replay.store.value == "redis-cluster";
+            let cluster = store == "redis-cluster";
             if let Some(redis) = redis(ctx, replay, secrets, cluster) {
                 settings.store = ReplayStoreKind::Redis(Box::new(redis));
             }
         }
         other => {
-            ctx.on(&replay.store, format!("unknown replay store `{other}` (known: memory, redis, redis-cluster)"));
+            ctx.at(store_at(replay), format!("unknown replay store `{other}` (known: memory, redis, redis-cluster)"));
         }
     }
     settings
 }
 
+/// Where `store:` is written (a Redis store always has one).
+fn store_at(replay: &RawReplay) -> Location {
+    replay.store.as_ref().map_or(Location::UNKNOWN, |s| s.referenced)
+}
+
 /// Redis keys under `store: memory` are a mistake worth naming.
 fn memory_only(ctx: &mut Ctx<'_>, replay: &RawReplay) {
     if let Some((key, at)) = redis_keys(replay).into_iter().next() {
-        ctx.at(at, format!("`{key}` applies to a redis store; this one is `store: memory`"));
+        let message = match replay.store {
+            Some(_) => format!("`{key}` applies to a redis store; this one is `store: memory`"),
+            None => format!("`{key}` applies to a redis store: add `store: redis` (without `store:` it is `memory`)"),
+        };
+        ctx.at(at, message);
     }
 }
 
@@ -111,7 +121,7 @@ fn single_url(ctx: &mut Ctx<'_>, replay: &RawReplay, secrets: &Secrets) -> Optio
             Some(Addresses { urls: vec![text.trim().to_owned()], at: name.referenced })
         }
         _ => {
-            ctx.on(&replay.store, "a redis replay store needs exactly one of `url` or `url_secret`");
+            ctx.at(store_at(replay), "a redis replay store needs exactly one of `url` or `url_secret`");
             None
         }
     }
@@ -131,7 +141,7 @@ fn cluster_nodes(ctx: &mut Ctx<'_>, replay: &RawReplay, secrets: &Secrets) -> Op
             Addresses { urls: urls.map(str::to_owned).collect(), at: name.referenced }
         }
         _ => {
-            ctx.on(&replay.store, "a redis-cluster replay store needs exactly one of `nodes` or `nodes_secret`");
+            ctx.at(store_at(replay), "a redis-cluster replay store needs exactly one of `nodes` or `nodes_secret`");
             return None;
         }
     };
