@@ -2,8 +2,8 @@
 # so a change to the sources rebuilds only the workspace's crates; the runtime is
 # Debian slim, as a non-root user.
 #
-#   docker build -t hmac-gateway .
-#   docker run --rm -p 8080:8080 -p 8081:8081 -p 9901:9901 hmac-gateway
+#   docker build -t hmac-gateway:0.2.0 .
+#   docker run --rm -p 8080:8080 -p 8081:8081 -p 9901:9901 hmac-gateway:0.2.0
 #
 # tests/it/container.rs checks this file: every COPY source exists, the config the
 # CMD names is the one copied in, EXPOSE matches its listeners. CI lints it with

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Soak: signed traffic through two gateway processes while their configs are
-# reloaded every few seconds and keys are rotated, following the README's
-# "Rotating keys" runbook; then the errors and the RSS / open-fd drift.
+# reloaded every few seconds and keys are rotated, following the
+# "Rotating keys" runbook (docs/operations.md); then the errors and the RSS /
+# open-fd drift.
 #
 #   scripts/soak.sh [SECONDS]            (default 180)
 #

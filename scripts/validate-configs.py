@@ -18,10 +18,12 @@ so a broken config fails instead of being skipped:
   the `# yaml-language-server: $schema=...` modeline pointing at the schema.
   A file yielding no config at all (empty, only comments, or a manifest
   embedding none) fails.
-- The ```yaml blocks of `README.md` and `examples/**/*.md`: a block is a
-  gateway config, checked as it stands (the schema requires no top-level key,
-  so a `replay:` section alone is valid), when it is a mapping with at least
-  one top-level key of the schema, or whose keys all nearly spell one
+- The ```yaml blocks of `README.md`, `docs/**/*.md` and `examples/**/*.md`
+  (scripts/check-docs.py checks the docs' blocks with this code too): a block is a
+  gateway config, checked as a fragment (the top-level keys the schema
+  requires, such as `listeners`, may be left out, so a `replay:` section alone
+  is valid; everything the block holds must be valid), when it is a mapping
+  with at least one top-level key of the schema, or whose keys all nearly spell one
   (`listners:`); so an unknown key beside known ones is reported. A block that
   is a manifest has its embedded configs checked as above. Any other block
   (a single route, a list, shell text, a manifest embedding no config) is not
@@ -52,7 +54,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "gateway.schema.json"
 SHIPPED = ["gateway.yaml", "deploy/**/*.yaml", "deploy/**/*.yml", "examples/**/*.yaml", "examples/**/*.yml"]
-DOCS = ["README.md", "examples/**/*.md"]
+DOCS = ["README.md", "docs/**/*.md", "examples/**/*.md"]
 FIXTURES = ROOT / "tests" / "fixtures" / "schema"
 MODELINE = "# yaml-language-server: $schema="
 EXPECT = re.compile(r"^# expect: (?:(\d+) )?(/\S*) (.+)$", re.M)
@@ -252,7 +254,7 @@ def yaml_blocks(path):
 
 
 def is_config_block(data, top_keys):
-    """A README block is a gateway config when it has a top-level key of the
+    """A Markdown block is a gateway config when it has a top-level key of the
     schema, or when every key nearly spells one (a typo such as `listners`)."""
     if not isinstance(data, dict) or not data:
         return False
@@ -260,10 +262,18 @@ def is_config_block(data, top_keys):
     return any(k in top_keys for k in keys) or all(difflib.get_close_matches(k, top_keys, 1, 0.8) for k in keys)
 
 
+def fragment_validator(validator):
+    """A validator for a section of a config shown on its own: the schema
+    without its top-level `required` (a Markdown block may show `replay:` alone)."""
+    schema = {k: v for k, v in validator.schema.items() if k != "required"}
+    return type(validator)(schema)
+
+
 def check_markdown(validator, path):
     """(error lines, configs checked, blocks skipped) for one Markdown file."""
     where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     top_keys = set(validator.schema["properties"])
+    fragment = fragment_validator(validator)
     problems, checked, skipped = [], 0, []
     for start, text in yaml_blocks(path):
         try:
@@ -274,7 +284,8 @@ def check_markdown(validator, path):
         count = 0
         for node, data in docs:
             if is_carrier(data) or is_config_block(data, top_keys):
-                found, n, _ = check_document(validator, node, data, where, start - 1)
+                # A manifest embeds whole configs; a block on its own may be a section.
+                found, n, _ = check_document(validator if is_carrier(data) else fragment, node, data, where, start - 1)
                 problems += found
                 count += n
         checked += count

@@ -35,7 +35,8 @@ pub struct ExplainArgs {
     /// (default: this clock).
     #[arg(long)]
     now: Option<i64>,
-    /// The listener the request arrives on (needed when there are several).
+    /// The listener the request arrives on (default: the only one, else the one of `--route`, else the one
+    /// whose port the `Host` header names).
     #[arg(long)]
     listener: Option<String>,
     /// The route the request is meant for: another one matching fails.

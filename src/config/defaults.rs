@@ -1,4 +1,4 @@
-//! Every default the config applies, in one place. The README's tables quote
+//! Every default the config applies, in one place. docs/configuration.md quotes
 //! these values; a setting absent from `gateway.yaml` takes the one here.
 
 use std::time::Duration;

@@ -31,7 +31,7 @@ const VERIFY_KEYS: [(&str, &str); 15] = [
 const COMMON: [&str; 2] = ["replay", "replay_release"];
 const TIMED: [&str; 2] = ["max_age", "max_ahead"];
 
-/// Which verify keys each scheme takes (the README's table), and the keys
+/// Which verify keys each scheme takes (docs/configuration.md's table), and the keys
 /// its base route needs.
 fn verify_schemes() -> Vec<(&'static str, Vec<&'static str>, &'static [&'static str])> {
     let keyed = |extra: &[&'static str]| -> Vec<&'static str> { [&["consumers"][..], &COMMON, &TIMED, extra].concat() };

@@ -74,7 +74,7 @@ async fn explain_and_the_gateway_judge_the_same_bytes_alike() {
     assert_eq!(upstream.count(), 2, "only the accepted requests arrive");
 }
 
-/// README: `hmac-gateway explain --config gateway.yaml --request request.http`
+/// docs/troubleshooting.md: `hmac-gateway explain --config gateway.yaml --request request.http`
 /// on the demo, which has two listeners: the Host's port picks one.
 #[test]
 fn the_listener_comes_from_the_host_port_or_the_route() {
