@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::redis_servers::{CLUSTER_PASSWORD, Cluster, free_port, redis_installed};
+use crate::common::redis_servers::{CLUSTER_PASSWORD, Cluster, free_port, require_redis};
 use crate::common::tls::pki;
 use crate::common::tls::temp_dir;
 use crate::common::*;
@@ -67,20 +67,18 @@ async fn assert_shared_and_spread(cluster: &Cluster, extra: &str) {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn claims_spread_over_the_cluster_and_a_replay_to_another_replica_is_refused() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     assert_shared_and_spread(&Cluster::start(3), "").await;
 }
 
 /// A cluster as managed services run it: TLS to every node (and between
 /// them), the CA named with `ca`, nodes found through `rediss://` URLs.
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn a_tls_cluster_shares_replay_state_too() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     let dir = temp_dir("cluster-tls");
     let pki = pki(&dir, "cluster", vec!["127.0.0.1".into()]);
     let cluster = Cluster::start_tls(3, &pki);
@@ -109,10 +107,9 @@ async fn statuses(addr: std::net::SocketAddr, n: usize) -> (usize, usize, Vec<St
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn a_dead_node_fails_its_keys_closed_and_the_gateway_recovers_when_it_returns() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     let mut cluster = Cluster::start(3);
     let upstream = Upstream::start().await;
     let strict = gateway(&cluster_yaml(&upstream, &cluster, &unique_prefix("node-down"), "")).await;
@@ -149,10 +146,9 @@ async fn until_all_pass(addr: std::net::SocketAddr, gw: &hmac_gateway::server::R
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn a_gateway_started_before_its_cluster_connects_when_the_cluster_comes_up() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let urls: Vec<String> = ports.iter().map(|p| format!("redis://127.0.0.1:{p}")).collect();
     let upstream = Upstream::start().await;

@@ -1,7 +1,6 @@
 //! The Redis replay store with a real redis-server: replicas share replay
 //! protection, an outage fails closed (or open, when configured), and the
-//! gateway recovers by itself. Needs REDIS_URL (set by .ci/run); without it
-//! the tests print a notice and pass, unless HMACGW_REQUIRE_PEERS=1.
+//! gateway recovers by itself. Each test starts its own redis-server.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,13 +10,12 @@ use std::time::Duration;
 use crate::common::*;
 use http::StatusCode;
 
-fn redis_url() -> Option<String> {
-    let url = std::env::var("REDIS_URL").ok();
-    if url.is_none() {
-        assert!(std::env::var_os("HMACGW_REQUIRE_PEERS").is_none(), "REDIS_URL must be set in CI");
-        eprintln!("NOTICE: REDIS_URL is not set; skipping the Redis replay store tests");
-    }
-    url
+/// A redis-server of the test's own, and its URL.
+fn redis() -> (PrivateRedis, String) {
+    redis_servers::require_redis();
+    let server = PrivateRedis::start(ports::unused_port()).expect("redis-server starts");
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    (server, url)
 }
 
 fn redis_yaml(upstream: &Upstream, url: &str, prefix: &str, extra: &str) -> String {
@@ -33,8 +31,9 @@ fn unique_prefix(test: &str) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn a_replay_sent_to_another_replica_is_rejected() {
-    let Some(url) = redis_url() else { return };
+    let (_redis, url) = redis();
     let upstream = Upstream::start().await;
     let prefix = unique_prefix("replicas");
     let first = gateway(&redis_yaml(&upstream, &url, &prefix, "")).await;
@@ -86,10 +85,9 @@ impl Drop for PrivateRedis {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn an_outage_fails_closed_and_the_gateway_recovers() {
-    if redis_url().is_none() {
-        return;
-    }
+    redis_servers::require_redis();
     let port = ports::unused_port();
     let mut redis = PrivateRedis::start(port).expect("redis-server on PATH");
     let url = format!("redis://127.0.0.1:{}", redis.port);
@@ -120,8 +118,9 @@ async fn an_outage_fails_closed_and_the_gateway_recovers() {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn a_request_that_never_left_is_released_in_redis_too() {
-    let Some(url) = redis_url() else { return };
+    let (_redis, url) = redis();
     // Nothing listens on the upstream's address yet.
     let upstream_addr = ports::unused_addr();
     let prefix = unique_prefix("release");

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use crate::common::redis_servers::{RedisServer, free_port, redis_installed};
+use crate::common::redis_servers::{RedisServer, free_port, require_redis};
 use crate::common::tls::{Pki, TempDir, pki, temp_dir};
 use crate::common::*;
 use http::StatusCode;
@@ -49,7 +49,7 @@ fn tls_redis() -> TlsRedis {
         "--tls-auth-clients".into(),
         "yes".into(),
         // No anonymous access; `gateway` may touch only the test's keys,
-        // with the commands the store sends (README, Scaling out).
+        // with the commands the store sends (docs/guides/managed-redis.md).
         "--user".into(),
         "default".into(),
         "off".into(),
@@ -129,10 +129,9 @@ async fn ready(gw: &hmac_gateway::server::RunningGateway) -> StatusCode {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn replicas_share_replay_state_over_tls_with_a_client_certificate_and_acl_credentials() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     let redis = tls_redis();
     let upstream = Upstream::start().await;
     let yaml = Access::correct(&redis).yaml(&upstream, &unique_prefix("tls"));
@@ -191,29 +190,26 @@ async fn assert_fails_closed(access: Access<'_>, what: &str) {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn a_server_certificate_from_another_ca_fails_closed() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     let redis = tls_redis();
     let stranger = pki(&redis.dir, "stranger", vec!["127.0.0.1".into()]);
     assert_fails_closed(Access { ca: &stranger.ca_pem, ..Access::correct(&redis) }, "wrong-ca").await;
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn a_wrong_password_fails_closed() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     let redis = tls_redis();
     assert_fails_closed(Access { password: "not-the-password", ..Access::correct(&redis) }, "wrong-pass").await;
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn a_missing_client_certificate_fails_closed() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     let redis = tls_redis();
     assert_fails_closed(Access { client: None, ..Access::correct(&redis) }, "no-client-cert").await;
 }
@@ -221,10 +217,9 @@ async fn a_missing_client_certificate_fails_closed() {
 /// The running binary, refused by the server (the password is in the URL
 /// this time), logs why without the URL or the password.
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn logs_never_show_the_url_or_password() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     let redis = tls_redis();
     let upstream = Upstream::start().await;
     let url = format!("rediss://gateway:{PASSWORD}-wrong@127.0.0.1:{}", redis.server.port);
@@ -251,10 +246,9 @@ async fn logs_never_show_the_url_or_password() {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server and redis-cli (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn the_gateway_reconnects_over_tls_after_an_outage() {
-    if !redis_installed() {
-        return;
-    }
+    require_redis();
     let mut redis = tls_redis();
     let upstream = Upstream::start().await;
     let gw = gateway(&Access::correct(&redis).yaml(&upstream, &unique_prefix("tls-outage"))).await;

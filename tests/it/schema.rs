@@ -2,9 +2,11 @@
 //! `schema/gateway.schema.json`): the committed file is what the binary
 //! prints; the schema's fixtures agree with the gateway's own loader; and the
 //! independent Python `jsonschema` validator (`scripts/validate-configs.py`,
-//! installed by `.ci/run`) passes every shipped config and fails a broken one.
-//! Without Python `jsonschema` and PyYAML the last test prints a notice and
-//! passes, unless HMACGW_REQUIRE_PEERS=1 (as in CI).
+//! installed by `.ci/run`) passes every shipped config and fails a broken one;
+//! and the docs check (`scripts/check-docs.py`) passes, so the configuration
+//! reference in `docs/` names exactly the schema's keys.
+//! The tests that need Python `jsonschema` and PyYAML, or the yaml-language-server,
+//! are ignored by a plain `cargo test` and run with `--include-ignored`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -82,23 +84,38 @@ fn the_gateway_refuses_every_config_the_schema_fixtures_call_broken() {
     }
 }
 
-fn python_validator_available() -> bool {
+fn require_python_validator() {
     let installed = Command::new("python3").args(["-c", "import jsonschema, yaml"]).status().is_ok_and(|s| s.success());
-    common::peer_installed(installed, "pip install jsonschema==4.26.0 PyYAML==6.0.3")
+    common::require_peer(installed, "Python jsonschema==4.26.0 and PyYAML==6.0.3");
 }
 
 #[test]
+#[ignore = "needs Python jsonschema and PyYAML (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 fn python_jsonschema_passes_every_shipped_config() {
-    if !python_validator_available() {
-        return;
-    }
+    require_python_validator();
     let out = validator(&[]);
     let output = text(&out);
     assert!(out.status.success(), "{output}");
-    for shipped in ["gateway.yaml: 1 config(s)", "deploy/compose.yaml: 1 config(s)", "README.md: "] {
+    let shipped =
+        ["gateway.yaml: 1 config(s)", "deploy/compose.yaml: 1 config(s)", "\nREADME.md: ", "docs/configuration.md: "];
+    for shipped in shipped {
         assert!(output.contains(shipped), "{shipped} not checked: {output}");
     }
     assert!(output.contains("0 error(s); self-test: 0 failure(s)"), "{output}");
+}
+
+/// `scripts/check-docs.py`: the README's and `docs/`'s links resolve, their
+/// yaml blocks pass the schema, and `docs/configuration.md` documents every
+/// key of the schema and no other (with its own self-test).
+#[test]
+#[ignore = "needs Python jsonschema and PyYAML (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
+fn the_docs_check_passes_and_the_configuration_reference_matches_the_schema() {
+    require_python_validator();
+    let out = Command::new("python3").arg(Path::new(ROOT).join("scripts/check-docs.py")).output().unwrap();
+    let output = text(&out);
+    assert!(out.status.success(), "{output}");
+    assert!(output.contains("docs/configuration.md: "), "{output}");
+    assert!(output.contains("docs: 0 problem(s); self-test: 0 failure(s)"), "{output}");
 }
 
 /// `:LINE: /pointer: ` (or `: /pointer: ` without a line) and the message of
@@ -113,10 +130,9 @@ fn expected_error(expect: &str) -> (String, &str) {
 }
 
 #[test]
+#[ignore = "needs Python jsonschema and PyYAML (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 fn python_jsonschema_fails_each_broken_config_at_the_broken_key() {
-    if !python_validator_available() {
-        return;
-    }
+    require_python_validator();
     // carrier-broken-*: a Kubernetes or Compose manifest whose embedded config is
     // misspelled, unparsable or invalid; empty-broken-*: a file with no config;
     // doc-broken-*: a Markdown file whose yaml blocks hold broken configs.
@@ -153,11 +169,10 @@ fn in_demo(needle: &str, offset: usize) -> String {
 }
 
 #[test]
+#[ignore = "needs yaml-language-server from tests/peers (npm) (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 fn an_editor_checks_completes_and_explains_configs_through_the_modeline() {
     let server = Path::new(ROOT).join("tests/peers/node_modules/.bin/yaml-language-server");
-    if !common::peer_installed(server.exists(), "npm ci --prefix tests/peers") {
-        return;
-    }
+    common::require_peer(server.exists(), "yaml-language-server (npm ci --prefix tests/peers)");
     // The fixtures carry no modeline: copies name the schema by absolute path.
     let dir = std::env::temp_dir().join(format!("hmacgw-schema-ls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -9,19 +9,13 @@ use std::time::{Duration, Instant};
 
 use super::tls::{Pki, temp_dir};
 
-/// Whether `redis-server` and `redis-cli` can run. Without them the tests
-/// print a notice and pass, unless `HMACGW_REQUIRE_PEERS` is set (CI).
-pub fn redis_installed() -> bool {
+/// Fails the test unless `redis-server` and `redis-cli` can run.
+pub fn require_redis() {
     let runs = |bin: &str| Command::new(bin).arg("--version").output().is_ok_and(|o| o.status.success());
-    let installed = runs("redis-server") && runs("redis-cli");
-    if !installed {
-        assert!(
-            std::env::var_os("HMACGW_REQUIRE_PEERS").is_none(),
-            "redis-server and redis-cli must be installed in CI"
-        );
-        eprintln!("NOTICE: redis-server is not installed; skipping (apt-get install redis-server)");
-    }
-    installed
+    super::require_peer(
+        runs("redis-server") && runs("redis-cli"),
+        "redis-server and redis-cli (apt-get install redis-server)",
+    );
 }
 
 /// A loopback port for a redis-server, which must be told its port.
@@ -186,7 +180,7 @@ impl Cluster {
             "--cluster-require-full-coverage",
             "no",
             // The gateway's ACL user, with the commands a cluster client
-            // needs (README, Scaling out); `default` stays open for redis-cli.
+            // needs (docs/guides/managed-redis.md); `default` stays open for redis-cli.
             "--user",
             "gateway",
             "on",
