@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Checks the documentation, README.md and docs/**/*.md, so that it cannot rot
+"""Checks the documentation, README.md, SECURITY.md, CHANGELOG.md and docs/**/*.md, so that it cannot rot
 (issue #19): links, the gateway configs it shows, and the configuration
 reference against the schema.
 
-    python3 scripts/check-docs.py            # README.md and docs/, then the self-test
+    python3 scripts/check-docs.py            # README.md, SECURITY.md, CHANGELOG.md and docs/, then the self-test
     python3 scripts/check-docs.py FILE...    # just these Markdown files (rules 1 and 2)
 
 Each problem is printed as `file:line: message`; the exit status is 1 if there
@@ -61,7 +61,7 @@ import unicodedata
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "gateway.schema.json"
-DOCS = ["README.md", "docs/**/*.md"]
+DOCS = ["README.md", "SECURITY.md", "CHANGELOG.md", "docs/**/*.md"]
 REFERENCE = ROOT / "docs" / "configuration.md"
 FIXTURES = ROOT / "tests" / "fixtures" / "docs"
 YAML_FIXTURE = ROOT / "tests" / "fixtures" / "schema" / "doc-broken-readme.md"

@@ -7,8 +7,11 @@
 #   scripts/check-production-example.sh      (BIN=path/to/hmac-gateway to use a built binary)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${BIN:-$ROOT/target/debug/hmac-gateway}
-[ -x "$BIN" ] || { (cd "$ROOT" && cargo build --quiet --bin hmac-gateway); BIN=$ROOT/target/debug/hmac-gateway; }
+if [ -z "${BIN:-}" ]; then
+  (cd "$ROOT" && cargo build --quiet --locked --bin hmac-gateway)
+  BIN=$ROOT/target/debug/hmac-gateway
+fi
+command -v openssl >/dev/null 2>&1 || { echo "needs openssl (apt-get install openssl)" >&2; exit 1; }
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

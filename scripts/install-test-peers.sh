@@ -35,10 +35,19 @@ if ! command -v npm >/dev/null 2>&1; then
   echo "== installing nodejs and npm"
   apt_install nodejs npm
 fi
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "== installing openssl (scripts/check-production-example.sh)"
+  apt_install openssl
+fi
+command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
+python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
 echo "== Python peers"
-python3 -m pip install --quiet --disable-pip-version-check \
-  "http-message-signatures==3.0.0" "requests>=2.31,<3" \
-  "standardwebhooks==1.1.0" "stripe==16.1.0" "slack_sdk==3.48.0" \
-  "jsonschema==4.26.0" "PyYAML==6.0.3"
+packages=("http-message-signatures==3.0.0" "requests>=2.31,<3" "standardwebhooks==1.1.0" "stripe==16.1.0"
+  "slack_sdk==3.48.0" "jsonschema==4.26.0" "PyYAML==6.0.3")
+# The tests run `python3` from PATH, so the packages go where it looks. A
+# distribution's Python that refuses that (PEP 668, "externally managed")
+# is told this machine's test peers may go there.
+python3 -m pip install --quiet --disable-pip-version-check "${packages[@]}" 2>/dev/null \
+  || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${packages[@]}"
 echo "== npm peers (tests/peers)"
 npm ci --prefix tests/peers --silent --no-audit --no-fund

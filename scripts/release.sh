@@ -4,8 +4,9 @@
 #   scripts/release.sh [--out DIR]
 #
 #   dist/hmac-gateway-VERSION-TARGET.tar.gz         the binary, LICENSE-MIT, LICENSE-APACHE, README.md,
-#                                                   CHANGELOG.md, gateway.yaml (the demo config) and SHA256SUMS
-#                                                   of those files
+#                                                   CHANGELOG.md, SECURITY.md, docs/ (the README's links), the
+#                                                   demo gateway.yaml, examples/production/gateway.yaml and
+#                                                   SHA256SUMS of every file
 #   dist/hmac-gateway-VERSION-TARGET.tar.gz.sha256  the tarball's own SHA-256 (`sha256sum -c` checks it)
 #
 # The binary is built with `cargo build --release --locked` (BIN=path uses a prebuilt one). The script then
@@ -40,8 +41,11 @@ STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/$NAME" "$OUT"
 cp "$BIN" "$STAGE/$NAME/hmac-gateway"
-cp LICENSE-MIT LICENSE-APACHE README.md CHANGELOG.md gateway.yaml "$STAGE/$NAME/"
-(cd "$STAGE/$NAME" && sha256sum hmac-gateway LICENSE-MIT LICENSE-APACHE README.md CHANGELOG.md gateway.yaml > SHA256SUMS)
+cp LICENSE-MIT LICENSE-APACHE README.md CHANGELOG.md SECURITY.md gateway.yaml "$STAGE/$NAME/"
+cp -R docs "$STAGE/$NAME/docs"
+mkdir -p "$STAGE/$NAME/examples/production"
+cp examples/production/gateway.yaml "$STAGE/$NAME/examples/production/"
+(cd "$STAGE/$NAME" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
 # Reproducible archive metadata: file order, owners and times do not depend on this machine.
 tar -C "$STAGE" --sort=name --owner=0 --group=0 --numeric-owner --mtime='@0' -czf "$OUT/$NAME.tar.gz" "$NAME"
 (cd "$OUT" && sha256sum "$NAME.tar.gz" > "$NAME.tar.gz.sha256")

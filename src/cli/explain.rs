@@ -35,7 +35,7 @@ pub struct ExplainArgs {
     /// (default: this clock).
     #[arg(long)]
     now: Option<i64>,
-    /// The listener the request arrives on (default: the only one, else the one of `--route`, else the one
+    /// The listener the request arrives on (default: the one of `--route`, else the only one, else the one
     /// whose port the `Host` header names).
     #[arg(long)]
     listener: Option<String>,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 mod auth;
+mod first_pass;
 mod keys;
 mod schema;
 mod scheme_name;

@@ -103,7 +103,12 @@ pub fn resolve(
 /// How many bytes `text` would decode to as base64, when all of it is
 /// base64 (standard alphabet, padded, a whole number of blocks): a key
 /// `hmac-gateway keygen` printed, or one copied from a secrets manager.
+/// Hex text (`openssl rand -hex 32`) is all base64 letters too, but it is
+/// hex: not this.
 pub fn looks_like_base64(text: &[u8]) -> Option<usize> {
+    if text.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
     let whole_blocks = text.len().is_multiple_of(4) && text.len() >= 4;
     let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/' || *b == b'=';
     if !whole_blocks || !text.iter().all(alphabet) {
@@ -159,6 +164,8 @@ mod tests {
         assert_eq!(looks_like_base64(b"correct horse battery staple, a passphrase"), None);
         assert_eq!(looks_like_base64(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), None);
         assert_eq!(looks_like_base64(b"abc"), None);
+        // `openssl rand -hex 32`: hex, not base64.
+        assert_eq!(looks_like_base64(hex::encode([0xabu8; 32]).as_bytes()), None);
     }
 
     #[test]

@@ -415,3 +415,28 @@ fn a_bad_bind_is_one_problem() {
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].message.contains("bind `8080`"), "{}", p[0]);
 }
+
+/// One odd route does not hide where the problem is: a route with `scheme`
+/// last reads as it should, and the error is at the odd route.
+#[test]
+fn an_odd_route_is_reported_where_it_is_not_at_a_route_with_its_scheme_last() {
+    let yaml = verify_yaml("echo", "", "").replace(
+        "      scheme: rfc9421\n      consumers: [site-b]",
+        "      consumers: [site-b]\n      scheme: rfc9421",
+    ) + "  - name: odd\n    listener: ingress\n    verify: rfc9421\n    upstream: echo\n";
+    assert!(yaml.contains("consumers: [site-b]\n      scheme: rfc9421"), "{yaml}");
+    let p = problems(&yaml);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].line, position(&yaml, "verify: rfc9421").0, "{}", p[0]);
+}
+
+/// PyYAML and Helm write a list at its key's own indent; an unknown key with
+/// such a list is one problem, not also its items read as the next key's.
+#[test]
+fn an_unknown_key_holding_a_pyyaml_style_list_is_one_problem() {
+    let yaml =
+        verify_yaml("echo", "", "").replace("consumers:\n", "extra:\n- name: x\n  more: 1\n- name: y\nconsumers:\n");
+    let p = problems(&yaml);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].message.contains("unknown field `extra`"), "{}", p[0]);
+}

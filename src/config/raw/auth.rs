@@ -6,17 +6,18 @@
 //!
 //! `scheme` may stand anywhere in its section: tools that write YAML (Helm's
 //! `toYaml`, PyYAML's `safe_dump`, `yq -S`) sort keys. So a first pass over
-//! the text ([`with_schemes`]) learns every section's scheme, in route order,
-//! and the main pass takes each section's from there before reading its keys.
+//! the text (`first_pass.rs`, run by [`with_schemes`]) learns every section's
+//! scheme, in route order, and the main pass takes each section's from there
+//! before reading its keys.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use super::first_pass::{SchemeSeen, Schemes};
 use super::keys::{Keys, read};
 use serde_saphyr::Location;
 
@@ -310,49 +311,22 @@ impl<'de> Deserialize<'de> for RawSign {
     }
 }
 
-/// The schemes of the config's sections, in the order the main pass meets
-/// them: one queue for `verify:`, one for `sign:` (a route holds at most one
-/// of each). `None` for a section without a `scheme:`.
-#[derive(Debug, Default)]
-struct Schemes {
-    verify: VecDeque<Option<String>>,
-    sign: VecDeque<Option<String>>,
-}
-
 thread_local! {
     static SCHEMES: RefCell<Option<Schemes>> = const { RefCell::new(None) };
 }
 
 /// Runs `parse` (the main pass over `text`) with every section's scheme
-/// known first. When the first pass cannot read the routes (the main pass
-/// will say why), sections fall back to needing `scheme` as their first key.
+/// known first (`first_pass`). When the text is not YAML at all (the main
+/// pass will say why), sections fall back to needing `scheme` first.
 pub fn with_schemes<T>(text: &str, parse: impl FnOnce() -> T) -> T {
-    #[derive(Deserialize)]
-    struct Skeleton {
-        #[serde(default)]
-        routes: Vec<RouteSkeleton>,
-    }
-    #[derive(Deserialize)]
-    struct RouteSkeleton {
-        verify: Option<SectionSkeleton>,
-        sign: Option<SectionSkeleton>,
-    }
-    #[derive(Deserialize)]
-    struct SectionSkeleton {
-        scheme: Option<String>,
-    }
-    let schemes = serde_saphyr::from_str::<Skeleton>(text).ok().map(|skeleton| Schemes {
-        verify: skeleton.routes.iter().filter_map(|r| r.verify.as_ref().map(|v| v.scheme.clone())).collect(),
-        sign: skeleton.routes.iter().filter_map(|r| r.sign.as_ref().map(|s| s.scheme.clone())).collect(),
-    });
-    SCHEMES.with(|slot| *slot.borrow_mut() = schemes);
+    SCHEMES.with(|slot| *slot.borrow_mut() = super::first_pass::schemes(text));
     let parsed = parse();
     SCHEMES.with(|slot| slot.borrow_mut().take());
     parsed
 }
 
-/// The next section's scheme from the first pass: `None` without one.
-fn next_scheme(key: &str) -> Option<Option<String>> {
+/// The next section's scheme from the first pass; `None` without a first pass.
+fn next_scheme(key: &str) -> Option<SchemeSeen> {
     SCHEMES.with(|slot| {
         let mut slot = slot.borrow_mut();
         let schemes = slot.as_mut()?;
@@ -396,6 +370,14 @@ impl SchemeSection for RawSign {
     }
 }
 
+/// Reads the value of `scheme:` (met by the caller) into `slot`: its name.
+fn read_scheme<'de, A: MapAccess<'de>>(map: &mut A, slot: &mut Option<Spanned<String>>) -> Result<String, A::Error> {
+    let value: Spanned<String> = map.next_value()?;
+    let name = value.value.clone();
+    *slot = Some(value);
+    Ok(name)
+}
+
 fn missing_scheme<'de, A: MapAccess<'de>, T: SchemeSection>() -> A::Error {
     de::Error::custom(format!("`{}:` needs a `scheme:` (it decides which keys the section takes)", T::KEY))
 }
@@ -412,19 +394,21 @@ impl<'de, T: SchemeSection> Visitor<'de> for AuthVisitor<T> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut scheme = None;
         let name = match next_scheme(T::KEY) {
-            Some(Some(name)) => name,
-            Some(None) => return Err(missing_scheme::<A, T>()),
-            // No first pass: `scheme` must come first.
-            None => {
-                let first: Option<String> = map.next_key()?;
-                if first.as_deref() != Some("scheme") {
-                    return Err(missing_scheme::<A, T>());
+            Some(SchemeSeen::Text(name)) => name,
+            Some(SchemeSeen::Missing) => return Err(missing_scheme::<A, T>()),
+            // Not text: reading it as text reports what is wrong, where.
+            Some(SchemeSeen::NotText) => loop {
+                match map.next_key::<String>()? {
+                    Some(key) if key == "scheme" => break read_scheme(&mut map, &mut scheme)?,
+                    Some(_) => map.next_value::<IgnoredAny>().map(drop)?,
+                    None => return Err(missing_scheme::<A, T>()),
                 }
-                let value: Spanned<String> = map.next_value()?;
-                let name = value.value.clone();
-                scheme = Some(value);
-                name
-            }
+            },
+            // No first pass: `scheme` must come first.
+            None => match map.next_key::<String>()? {
+                Some(key) if key == "scheme" => read_scheme(&mut map, &mut scheme)?,
+                _ => return Err(missing_scheme::<A, T>()),
+            },
         };
         T::read_keys(&mut map, &name, &mut scheme)
     }

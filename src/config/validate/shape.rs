@@ -42,8 +42,10 @@ fn is_unknown_key(err: &Error) -> bool {
 
 /// `text` with the block-style key at `line`:`column` (1-based) renamed to
 /// `near` (unknown, known), or, without one, its entry blanked: that line
-/// from the key on, and the lines below indented deeper than the key (its
-/// value). `None` for a key inside a flow mapping.
+/// from the key on, and its value below: the lines indented deeper than the
+/// key, and, for a key with nothing after its colon, the list items at the
+/// key's own indent (as PyYAML and Helm write a list). `None` for a key
+/// inside a flow mapping.
 fn mend(text: &str, line: u64, column: u64, near: Option<(String, String)>) -> Option<String> {
     let line = usize::try_from(line).ok()?.checked_sub(1)?;
     let indent = usize::try_from(column).ok()?.checked_sub(1)?;
@@ -58,10 +60,14 @@ fn mend(text: &str, line: u64, column: u64, near: Option<(String, String)>) -> O
         lines[line] = format!("{prefix}{known}{rest}");
         return Some(lines.join("\n") + "\n");
     }
+    let after_colon = lines[line].get(indent..)?.split_once(':').map_or("", |(_, after)| after.trim());
+    let bare = after_colon.is_empty() || after_colon.starts_with('#');
     lines[line] = prefix.trim_end().to_owned();
     for below in lines.iter_mut().skip(line + 1) {
         let depth = below.len() - below.trim_start().len();
-        if !below.trim().is_empty() && depth <= indent {
+        let item = below.trim_start() == "-" || below.trim_start().starts_with("- ");
+        let part_of_value = below.trim().is_empty() || depth > indent || (bare && depth == indent && item);
+        if !part_of_value {
             break;
         }
         below.clear();
@@ -152,6 +158,10 @@ mod tests {
         let masked = mend("items:\n  - typo: 1\n    ok: 2\n", 2, 5, None).expect("item");
         assert_eq!(masked, "items:\n  -\n    ok: 2\n");
         assert!(mend("a: { b: 1, typo: 2 }\n", 1, 12, None).is_none(), "flow style is left alone");
+        // A list written at the key's own indent (PyYAML, Helm) goes with it.
+        let dumped = "consumers:\n- id: c\nextra:\n- name: x\n  more: 1\n- name: y\nroutes: []\n";
+        let masked = mend(dumped, 3, 1, None).expect("block style");
+        assert_eq!(masked, "consumers:\n- id: c\n\n\n\n\nroutes: []\n");
         // A near miss is renamed, its value kept.
         let near = Some(("upstrem".to_owned(), "upstream".to_owned()));
         assert_eq!(mend("  - upstrem: echo\n", 1, 5, near).expect("renamed"), "  - upstream: echo\n");
