@@ -180,12 +180,6 @@ def validate_configs_module():
     return module
 
 
-def schema_validator(vc, schema):
-    cls = vc.jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
 def check_yaml(vc, validator, path):
     """(problems, configs checked) for the yaml blocks of one Markdown file."""
     problems, checked, _ = vc.check_markdown(validator, path)
@@ -313,13 +307,9 @@ def check_reference(path, schema):
 
 # --- Running -----------------------------------------------------------------
 
-def glob(patterns):
-    return sorted({p for pattern in patterns for p in ROOT.glob(pattern) if p.is_file()})
-
-
 def check_docs(vc, validator, schema):
     problems = []
-    for path in glob(DOCS):
+    for path in vc.glob(DOCS):
         found, count = check_links(path)
         yaml_problems, configs = check_yaml(vc, validator, path)
         problems += found + yaml_problems
@@ -377,7 +367,7 @@ def main():
     args = parser.parse_args()
     vc = validate_configs_module()
     schema = json.loads(SCHEMA.read_text())
-    validator = schema_validator(vc, schema)
+    validator = vc.schema_validator(schema)
 
     if args.files:
         problems = []

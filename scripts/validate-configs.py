@@ -294,6 +294,12 @@ def check_markdown(validator, path):
     return problems, checked, skipped
 
 
+def schema_validator(schema):
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
 def glob(patterns):
     return sorted({p for pattern in patterns for p in ROOT.glob(pattern) if p.is_file()})
 
@@ -366,9 +372,7 @@ def main():
     parser.add_argument("--schema", type=pathlib.Path, default=SCHEMA)
     args = parser.parse_args()
     schema = json.loads(args.schema.read_text())
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    validator = cls(schema)
+    validator = schema_validator(schema)
 
     if args.files:
         problems = [p for f in args.files for p in check_any(validator, f.resolve())]

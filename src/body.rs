@@ -163,11 +163,6 @@ impl ProxyBody {
         self.end.get_or_insert(why);
     }
 
-    /// Whether the upstream's body (rather than one the gateway made) is sent.
-    pub fn is_upstream(&self) -> bool {
-        matches!(self.inner, Inner::Upstream(_))
-    }
-
     /// Takes out what happens at the end, for the connection to report once
     /// the bytes handed over have left its own buffers (or never will).
     pub fn take_ending(&mut self) -> Option<Deferred> {

@@ -45,8 +45,8 @@ fn accept_signature<'a>(ctx: &RequestCtx<'a>) -> Option<&'a HeaderValue> {
     }
 }
 
-/// The route label of a request no route took.
-static NO_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+/// The route (or listener) label of a request none took.
+static UNNAMED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 
 fn text(value: Option<&HeaderValue>) -> &str {
     value.and_then(|v| v.to_str().ok()).unwrap_or("")
@@ -56,7 +56,7 @@ fn text(value: Option<&HeaderValue>) -> &str {
 /// when the answer ends, its access-log event ([`AccessRecord`]) and the
 /// idle timeouts the connection applies while sending it.
 pub(super) fn log(metrics: &Metrics, ctx: RequestCtx<'_>, response: &mut Response<ProxyBody>) {
-    let route: Arc<str> = ctx.route.map_or_else(|| Arc::clone(&NO_ROUTE), |r| Arc::clone(&r.name));
+    let route: Arc<str> = ctx.route.map_or_else(|| Arc::clone(&UNNAMED), |r| Arc::clone(&r.name));
     let status = response.status().as_u16();
     metrics.requests.get_or_create(&RouteStatus { route: route.clone(), status }).inc();
     let elapsed = ctx.started.elapsed().as_secs_f64();
@@ -93,7 +93,7 @@ struct AccessRecord {
 impl AccessRecord {
     fn new(ctx: RequestCtx<'_>, route: Arc<str>, status: u16, incomplete: Family<RouteReason, Counter>) -> Self {
         Self {
-            listener: ctx.listener.map_or_else(|| Arc::clone(&NO_ROUTE), |l| Arc::clone(&l.name)),
+            listener: ctx.listener.map_or_else(|| Arc::clone(&UNNAMED), |l| Arc::clone(&l.name)),
             route,
             identity: ctx.identity,
             method: ctx.method,

@@ -2,16 +2,17 @@
 //! rewritten, query kept) is computed here and nowhere else, so the value a
 //! sign route signs is the value on the wire.
 
+use bytes::Bytes;
+use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Request, Uri, header};
+
 use super::pipeline::{RequestCtx, Routed};
 use super::sign::{Outbound, fresh_nonce, sign_upstream};
 use super::tunnel::ClientUpgrade;
 use super::{Identity, headers, route, unix_now};
 use crate::config::{Action, Upstream};
 use crate::error::Rejection;
-use bytes::Bytes;
-use http::request::Parts;
-use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Request, Uri, header};
 
 /// A request ready for the forward phase.
 pub(super) struct UpstreamRequest {

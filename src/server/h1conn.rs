@@ -53,8 +53,6 @@ use crate::proxy::{ClientUpgrade, UpgradeSender};
 pub(super) struct Settings {
     /// How long a parked connection waits for its next request.
     pub keep_alive: Duration,
-    /// Whether idle connections park at all.
-    pub park: bool,
     /// The idle limits of an answer that names none.
     pub limits: IdleLimits,
 }
@@ -73,7 +71,7 @@ pub(super) enum Ended {
 }
 
 /// Serves HTTP/1 on `io` until the connection ends; `handle` answers each
-/// request. Parks between requests when `settings.park`.
+/// request, parking it between requests.
 pub(super) async fn serve<S, F, Fut>(
     h1: &http1::Builder,
     io: S,
@@ -92,9 +90,8 @@ where
     // again until a request has started (a trickled head cannot dodge it).
     let mut after_a_request = false;
     loop {
-        let park = settings.park.then_some(after_a_request);
         // Boxed: while parked, the task keeps no room for hyper's connection.
-        match Box::pin(serve_round(h1, io, handle.clone(), closing, park, settings.limits)).await {
+        match Box::pin(serve_round(h1, io, handle.clone(), closing, after_a_request, settings.limits)).await {
             Round::Parked(inner, leftover) if !leftover.is_empty() => {
                 (io, after_a_request) = (Rewound::new(inner, leftover), true);
             }
@@ -123,14 +120,14 @@ enum Round<S> {
     Ended(Ended),
 }
 
-/// One hyper connection's worth of requests. `park`: `None` never parks,
-/// `Some(true)` only once a request has started, `Some(false)` when idle.
+/// One hyper connection's worth of requests; it parks when idle, but with
+/// `after_a_request` only once a request has started.
 async fn serve_round<S, F, Fut>(
     h1: &http1::Builder,
     io: Rewound<S>,
     handle: F,
     closing: &mut watch::Receiver<bool>,
-    park: Option<bool>,
+    after_a_request: bool,
     limits: IdleLimits,
 ) -> Round<S>
 where
@@ -166,15 +163,18 @@ where
                     // answer: its client sees the body end short.
                     return Round::Ended(Ended::Cut(why));
                 }
-                Verdict::Idle if parking.is_none() && park.is_some_and(|after| !after || state.started() > 0) => {
+                Verdict::Idle if parking.is_none() && (!after_a_request || state.started() > 0) => {
                     parking = Some(state.started());
-                    stop(&mut conn);
+                    // On an idle connection hyper stops at once, keeping
+                    // any bytes it read.
+                    Pin::new(&mut conn).graceful_shutdown();
                 }
                 Verdict::Idle | Verdict::Busy => {}
             },
             () = signalled(closing), if !draining => {
                 draining = true;
-                stop(&mut conn);
+                // After the request in flight, if any.
+                Pin::new(&mut conn).graceful_shutdown();
             }
         }
     }
@@ -194,16 +194,6 @@ where
         state.settle(None);
     }
     polled
-}
-
-/// Asks hyper to stop: at once when idle (keeping any bytes it read), after
-/// the request in flight otherwise.
-fn stop<S, Svc>(conn: &mut Conn<S, Svc>)
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    Svc: hyper::service::HttpService<Incoming, ResBody = Tracked<InFlight>>,
-{
-    Pin::new(conn).graceful_shutdown();
 }
 
 /// The socket back from hyper: for the next round, a tunnel, or the close.

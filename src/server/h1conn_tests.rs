@@ -14,7 +14,7 @@ use crate::body;
 const LIMITS: IdleLimits = IdleLimits { send: Duration::from_secs(2), upstream: Duration::from_secs(60) };
 
 fn settings(limits: IdleLimits) -> Settings {
-    Settings { keep_alive: Duration::from_secs(5), park: true, limits }
+    Settings { keep_alive: Duration::from_secs(5), limits }
 }
 
 fn builder() -> http1::Builder {

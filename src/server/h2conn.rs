@@ -72,7 +72,6 @@ pub(super) struct Activity {
     /// When the open header block began, plus one; 0 when none is open.
     block_since: AtomicU64,
     ping_acks: AtomicU64,
-    reads: AtomicU64,
     writes: WriteCounter,
     /// The streams whose answers are being sent, for the watchdog to sample.
     answers: Mutex<Vec<Weak<Answer>>>,
@@ -90,7 +89,6 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             block_since: AtomicU64::new(0),
             ping_acks: AtomicU64::new(0),
-            reads: AtomicU64::new(0),
             writes: WriteCounter::default(),
             answers: Mutex::new(Vec::new()),
             ticking: AtomicBool::new(false),
@@ -358,7 +356,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             let activity = &this.activity;
-            activity.reads.fetch_add(1, Ordering::Relaxed);
             this.frames.feed(&buf.filled()[before..], |seen| activity.on_read(seen));
         }
         polled

@@ -88,6 +88,11 @@ impl<S> Prefixed<S> {
     pub fn new(inner: S, prefix: Bytes) -> Self {
         Self { prefix, inner }
     }
+
+    /// The stream, and the bytes not returned yet.
+    pub fn into_parts(self) -> (S, Bytes) {
+        (self.inner, self.prefix)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {

@@ -178,7 +178,6 @@ impl Http<'_> {
         let handle = move |request| handler.clone().call(request);
         let settings = h1conn::Settings {
             keep_alive: self.limits.header_read.saturating_sub(TICK),
-            park: true,
             limits: self.fallback_limits(),
         };
         match h1conn::serve(self.h1, stream, handle, &mut self.closing, settings).await {

@@ -63,11 +63,7 @@ async fn ok_or_stalling_upstream() -> std::net::SocketAddr {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
+                let head = read_head(&mut stream).await;
                 let big = [b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n".to_vec(), pattern(1 << 20)].concat();
                 let reply: &[u8] = if head.starts_with(b"GET /_functions/stall") {
                     b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789"
@@ -77,7 +73,7 @@ async fn ok_or_stalling_upstream() -> std::net::SocketAddr {
                     b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
                 };
                 let _ = stream.write_all(reply).await;
-                let _ = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut byte)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut [0u8; 1])).await;
             });
         }
     });

@@ -162,12 +162,7 @@ async fn a_pipelined_half_request_survives_a_park() {
 
 /// Reads a response's head only; returns its status line.
 async fn read_response_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await.unwrap().unwrap();
-        assert!(n == 1, "closed: {:?}", String::from_utf8_lossy(&head));
-        head.push(byte[0]);
-    }
+    let head = tokio::time::timeout(Duration::from_secs(5), read_head(stream)).await.unwrap();
+    assert!(head.ends_with(b"\r\n\r\n"), "closed: {:?}", String::from_utf8_lossy(&head));
     String::from_utf8_lossy(&head).lines().next().unwrap().to_owned()
 }

@@ -20,11 +20,7 @@ async fn ws_upstream(status_line: &'static str) -> (SocketAddr, Arc<Mutex<Vec<St
         while let Ok((mut stream, _)) = listener.accept().await {
             let record = record.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
+                let head = read_head(&mut stream).await;
                 record.lock().unwrap().push(String::from_utf8_lossy(&head).into_owned());
                 let reply = format!(
                     "{status_line}\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: test\r\ncontent-length: 0\r\n\r\n"
@@ -65,15 +61,9 @@ fn upgrade_request(addr: SocketAddr, signed_request: bool) -> String {
     )
 }
 
-async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await {
-            Ok(Ok(1)) => head.push(byte[0]),
-            _ => break,
-        }
-    }
+/// The gateway's response head, as text (what arrived if it closed first).
+async fn response_head(stream: &mut tokio::net::TcpStream) -> String {
+    let head = tokio::time::timeout(Duration::from_secs(5), read_head(stream)).await.unwrap();
     String::from_utf8_lossy(&head).into_owned()
 }
 
@@ -84,7 +74,7 @@ async fn a_verified_upgrade_is_tunnelled_after_101() {
     let addr = gw.addr("ingress").unwrap();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(upgrade_request(addr, true).as_bytes()).await.unwrap();
-    let head = read_head(&mut stream).await;
+    let head = response_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     stream.write_all(b"ping through the tunnel").await.unwrap();
     let mut echoed = [0u8; 23];
@@ -102,13 +92,13 @@ async fn unsigned_or_disallowed_upgrades_never_reach_the_upstream() {
     let addr = gw.addr("ingress").unwrap();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(upgrade_request(addr, false).as_bytes()).await.unwrap();
-    assert!(read_head(&mut stream).await.starts_with("HTTP/1.1 401"));
+    assert!(response_head(&mut stream).await.starts_with("HTTP/1.1 401"));
 
     let gw = gateway(&ws_route(up, false)).await;
     let addr = gw.addr("ingress").unwrap();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(upgrade_request(addr, true).as_bytes()).await.unwrap();
-    assert!(read_head(&mut stream).await.starts_with("HTTP/1.1 400"));
+    assert!(response_head(&mut stream).await.starts_with("HTTP/1.1 400"));
     assert!(heads.lock().unwrap().is_empty());
 }
 
@@ -119,13 +109,13 @@ async fn no_tunnel_unless_the_upstream_switches() {
     let addr = gw.addr("ingress").unwrap();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(upgrade_request(addr, true).as_bytes()).await.unwrap();
-    assert!(read_head(&mut stream).await.starts_with("HTTP/1.1 403"));
+    assert!(response_head(&mut stream).await.starts_with("HTTP/1.1 403"));
 }
 
 /// Upgrades `stream` and checks one round trip through the tunnel.
 async fn open_tunnel(stream: &mut tokio::net::TcpStream, addr: SocketAddr) {
     stream.write_all(upgrade_request(addr, true).as_bytes()).await.unwrap();
-    let head = read_head(stream).await;
+    let head = response_head(stream).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     stream.write_all(b"hello").await.unwrap();
     let mut echoed = [0u8; 5];
@@ -164,7 +154,7 @@ async fn a_websocket_route_added_by_a_reload_upgrades_a_connection_opened_before
     // A first request, so the connection is served (and parked) before the reload.
     let unsigned = format!("GET /_functions/x HTTP/1.1\r\nhost: {addr}\r\n\r\n");
     stream.write_all(unsigned.as_bytes()).await.unwrap();
-    let head = read_head(&mut stream).await;
+    let head = response_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     let length: usize = head
         .lines()

@@ -370,6 +370,18 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> (String, bool) {
     (String::from_utf8_lossy(&out).into_owned(), closed)
 }
 
+/// Reads one HTTP head a byte at a time (so nothing after it is consumed),
+/// up to its blank line or until the peer closes; callers bound the wait.
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    head
+}
+
 /// Runs an interop peer (`command` with its arguments) with `spec` as JSON on
 /// stdin: (whether it exited 0, its stdout and stderr).
 pub fn run_peer(mut command: std::process::Command, spec: &serde_json::Value) -> (bool, String) {
