@@ -13,6 +13,8 @@
 //!   how it ended (`body::End`): the proxy attaches its access-log record
 //!   and idle limits, the connection says why when it cuts one short.
 //! - `tls`: rustls configs from PEM bytes.
+//! - `io_wrap`: what the byte-stream wrappers share (reads noted, writes
+//!   forwarded or counted).
 //! - [`config`]: files and variables read in one step (`config/inputs.rs`),
 //!   YAML into raw structs (`config/raw*`), then pure validation
 //!   (`config/validate*`) into the reloadable [`config::Config`] and the
@@ -34,6 +36,9 @@
 //!   (`proxy/forward.rs`; websocket tunnels in `proxy/tunnel.rs`) → respond
 //!   and log (`proxy/respond.rs`: metrics at the head, the access-log event
 //!   when the answer ends).
+//!   `proxy/explain.rs` runs the same phases step by step on a request
+//!   given as text, for `hmac-gateway explain` (its variants, under which a
+//!   MAC that failed would verify, in `proxy/explain/variants.rs`).
 //! - `admin`: `/healthz`, `/readyz`, `/metrics` on a separate listener.
 //! - `stream_tasks`: the HTTP/2 executor; each stream a task that its
 //!   connection's watchdog can cut (resetting that stream alone).
@@ -43,12 +48,11 @@
 //!   sample each tick: `server/progress.rs`), reloads, graceful shutdown.
 //! - `reload`: what triggers a reload: SIGHUP and a watch on the config's
 //!   files.
-//!   `proxy/explain.rs` runs the same phases step by step on a request
-//!   given as text, for `hmac-gateway explain` (its variants, under which a
-//!   MAC that failed would verify, in `proxy/explain/variants.rs`).
 //! - [`cli`]: the `run`, `check`, `keygen`, `sign` and `explain` commands
 //!   (`explain` reads the request text in `cli/explain.rs`).
 
+#[macro_use]
+mod io_wrap;
 mod admin;
 mod body;
 pub mod cli;

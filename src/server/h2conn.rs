@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use super::frames::{Block, FrameTracker};
 use super::progress::{Progress, Stall, TICK, Tracked, Watch, WriteCounter};
 use crate::body::{End, IdleLimits, ProxyBody};
+use crate::io_wrap::poll_read_noting;
 use crate::stream_tasks::StreamCell;
 
 /// After GOAWAY: how long a connection with no open stream (or a stalled
@@ -351,14 +352,8 @@ impl<S> Watched<S> {
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            let activity = &this.activity;
-            this.frames.feed(&buf.filled()[before..], |seen| activity.on_read(seen));
-        }
-        polled
+        let Self { inner, frames, activity } = self.get_mut();
+        poll_read_noting(inner, cx, buf, |read| frames.feed(read, |seen| activity.on_read(seen)))
     }
 }
 

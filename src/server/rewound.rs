@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use super::h1conn::RoundState;
 use super::sniff::Prefixed;
+use crate::io_wrap::poll_read_noting;
 
 #[derive(Debug)]
 pub(super) struct Rewound<S> {
@@ -37,13 +38,8 @@ impl<S> Rewound<S> {
 
 impl<S: AsyncRead + Unpin> AsyncRead for Rewound<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            this.state.on_read();
-        }
-        polled
+        let Self { inner, state } = self.get_mut();
+        poll_read_noting(inner, cx, buf, |_| state.on_read())
     }
 }
 
